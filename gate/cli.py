@@ -1,0 +1,611 @@
+"""The command line: reads flags, wires the pieces together, prints, and exits.
+
+This is the only module that exits. Library errors arrive as :class:`gate.errors.GateError`
+and are turned into one message and a documented exit code here. Heavy modules are imported
+inside the commands that need them, so ``gate --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+from gate import __version__
+from gate.errors import EXIT_USAGE, GateError, SourceError, UsageError
+
+if TYPE_CHECKING:
+    from gate.model import Image, Policy, Report, SourceInfo
+    from gate.source.snapshot import Snapshot
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_CODES = """\b
+Exit codes:
+  0  the gate passed (warnings, waivers and overrides allowed)
+  1  the gate failed (a blocking result, or --require-images with nothing evaluated)
+  2  usage or policy error (nothing was evaluated)
+  3  the ranking could not be obtained or read (nothing was evaluated)"""
+
+DEMO_BANNER = (
+    "Demo: the bundled sample is the example response from the Security Center API\n"
+    "reference, checked against the bundled default policy. The sample has urgent\n"
+    "vulnerabilities, so this demo is expected to BLOCK (exit 1)."
+)
+
+
+def _fail(error: GateError) -> NoReturn:
+    message = error.render()
+    colour = _stderr_colour()
+    click.echo(
+        click.style("error: ", fg="red", bold=True) + message if colour else "error: " + message,
+        err=True,
+        color=colour,
+    )
+    sys.exit(error.exit_code)
+
+
+def _stderr_colour() -> bool:
+    return sys.stderr.isatty() and "NO_COLOR" not in os.environ
+
+
+def handle_errors(func: F) -> F:
+    """Convert the gate's error tree into a message and exit code, once, at the boundary."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except GateError as error:
+            _fail(error)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _on_terminate(signum: int, frame: object) -> None:
+    # Unwind normally so temporary report files are removed; never exit 0.
+    raise SystemExit(128 + signum)
+
+
+@click.group(
+    epilog=EXIT_CODES,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, prog_name="gate")
+def cli() -> None:
+    """Policy gate for container images ranked by Alibaba Cloud Security Center.
+
+    Loads YAML policies, gets the image risk ranking (GetDockerhubImageRiskRankInfo) live
+    or from a saved snapshot, evaluates every ranked image of the chosen namespaces against
+    every rule, and reports as console text, JSON and JUnit XML.
+
+    Start with 'gate check --demo'. Every option can also be set through the GATE_*
+    environment variable shown in 'gate check --help'.
+    """
+
+
+# --- check -------------------------------------------------------------------------------
+
+
+def _parse_now(value: str | None) -> dt.date:
+    if value is None or not value.strip():
+        return dt.datetime.now(dt.timezone.utc).date()
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise UsageError(
+            f"--now {value!r} is not a date; write YYYY-MM-DD (e.g. 2026-11-28)"
+        ) from None
+
+
+def _load_policies(paths: Sequence[str]) -> tuple[Policy, ...]:
+    from gate.policy import loader
+
+    if paths:
+        return loader.load_policies(paths)
+    return loader.load_default()
+
+
+def _demo_snapshot() -> Snapshot:
+    from importlib import resources
+
+    from gate.source.snapshot import parse_snapshot
+
+    data = resources.files("gate.data").joinpath("demo-response.json").read_bytes()
+    snapshot = parse_snapshot(data, "demo-response.json (bundled)", kind="demo")
+    return snapshot
+
+
+def live_options(func: F) -> F:
+    """Options shared by every command that talks to the Security Center API."""
+    options = [
+        click.option(
+            "--region",
+            envvar=["GATE_REGION", "ALIBABA_CLOUD_REGION_ID"],
+            default="cn-hangzhou",
+            show_default=True,
+            show_envvar=True,
+            metavar="REGION",
+            help="Region of the Security Center instance; picks the official endpoint.",
+        ),
+        click.option(
+            "--endpoint",
+            envvar="GATE_ENDPOINT",
+            show_envvar=True,
+            metavar="HOST|URL",
+            help="Endpoint host or full URL, overriding --region "
+            "(e.g. a VPC endpoint, or http://127.0.0.1:8080 for the emulator).",
+        ),
+        click.option(
+            "--types",
+            "types",
+            envvar="GATE_TYPES",
+            show_envvar=True,
+            default="vulAsap,baseline",
+            show_default=True,
+            metavar="LIST",
+            help="Ranking lists to request, comma-separated: vulAsap, baseline.",
+        ),
+        click.option(
+            "--retries",
+            type=click.IntRange(0, 10),
+            default=3,
+            show_default=True,
+            envvar="GATE_RETRIES",
+            show_envvar=True,
+            help="Retries on connection errors, timeouts, 5xx and throttling.",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(1, 3600),
+            default=60.0,
+            show_default=True,
+            envvar="GATE_TIMEOUT",
+            show_envvar=True,
+            metavar="SECONDS",
+            help="Overall deadline for the API call, retries included.",
+        ),
+        click.option(
+            "--debug",
+            is_flag=True,
+            envvar="GATE_DEBUG",
+            show_envvar=True,
+            help="Log API requests and responses to stderr (secrets redacted).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _parse_types(text: str) -> tuple[str, ...]:
+    allowed = {"vulasap": "vulAsap", "baseline": "baseline"}
+    types: list[str] = []
+    for part in text.split(","):
+        key = part.strip().lower()
+        if not key:
+            continue
+        if key not in allowed:
+            raise UsageError(
+                f"--types: unknown list {part.strip()!r}; choose from vulAsap, baseline"
+            )
+        if allowed[key] not in types:
+            types.append(allowed[key])
+    if not types:
+        raise UsageError("--types needs at least one of vulAsap, baseline")
+    return tuple(types)
+
+
+def _fetch_live(
+    *, region: str, endpoint: str | None, types: str, retries: int, timeout: float, debug: bool
+) -> Snapshot:
+    from gate.model import SourceInfo
+    from gate.source import api
+    from gate.source.snapshot import Snapshot
+
+    log = (lambda line: click.echo(f"debug: {line}", err=True)) if debug else None
+    response = api.fetch_ranking(
+        region=region,
+        endpoint=endpoint,
+        types=_parse_types(types),
+        retries=retries,
+        timeout=timeout,
+        log=log,
+    )
+    info = SourceInfo(
+        kind="api",
+        region=response.region,
+        endpoint=response.endpoint,
+        request_id=response.request_id,
+        fetched_at=response.fetched_at,
+    )
+    return Snapshot(body=response.body, info=info)
+
+
+def _write_error_junit(path: str | None, error: GateError) -> None:
+    if not path or path == "-":
+        return
+    from gate.report.files import write_atomic
+    from gate.report.junit import error_report
+
+    title = "gate/data-source" if isinstance(error, SourceError) else "gate/configuration"
+    # The original error is the one worth reporting, whatever happens to this file.
+    with contextlib.suppress(GateError):
+        write_atomic(path, error_report(error.render(), title=title))
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.option(
+    "--policy",
+    "-p",
+    "policies",
+    multiple=True,
+    envvar="GATE_POLICY",
+    show_envvar=True,
+    metavar="PATH",
+    type=click.Path(),
+    help="Policy file or directory (*.yaml, *.yml). Repeatable. Default: the bundled "
+    "policies/default.yaml.",
+)
+@click.option(
+    "--namespace",
+    "-n",
+    "namespaces",
+    multiple=True,
+    envvar="GATE_NAMESPACE",
+    show_envvar=True,
+    metavar="NS",
+    help="Registry namespace to evaluate; globs allowed (prod-*). Repeatable.",
+)
+@click.option(
+    "--all-namespaces",
+    is_flag=True,
+    envvar="GATE_ALL_NAMESPACES",
+    show_envvar=True,
+    help="Evaluate every ranked image.",
+)
+@click.option(
+    "--snapshot",
+    metavar="FILE",
+    envvar="GATE_SNAPSHOT",
+    show_envvar=True,
+    help="Read a saved API response (from 'gate fetch' or the Alibaba Cloud CLI) instead of "
+    "calling the API; '-' reads standard input.",
+)
+@click.option(
+    "--max-age",
+    metavar="DURATION",
+    envvar="GATE_MAX_AGE",
+    show_envvar=True,
+    help="Refuse a snapshot older than this (e.g. 30m, 24h, 7d), or one without a fetch time.",
+)
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Evaluate the bundled sample response (all namespaces) with the chosen policies.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    metavar="PATH",
+    envvar="GATE_JSON",
+    show_envvar=True,
+    help="Write the JSON report to PATH ('-' for stdout; the console report then goes to stderr).",
+)
+@click.option(
+    "--junit",
+    "junit_path",
+    metavar="PATH",
+    envvar="GATE_JUNIT",
+    show_envvar=True,
+    help="Write a JUnit XML report to PATH (also when the data cannot be read).",
+)
+@click.option(
+    "--override",
+    metavar="REASON",
+    envvar="GATE_OVERRIDE",
+    show_envvar=True,
+    help="Let soft-mandatory failures pass, recording REASON in every report. Never affects "
+    "hard-mandatory rules.",
+)
+@click.option(
+    "--now",
+    "now_text",
+    metavar="YYYY-MM-DD",
+    envvar="GATE_NOW",
+    show_envvar=True,
+    help="Evaluate waivers as of this date (default: today, UTC).",
+)
+@click.option(
+    "--require-images",
+    is_flag=True,
+    envvar="GATE_REQUIRE_IMAGES",
+    show_envvar=True,
+    help="Fail (exit 1) when no ranked image matches the selection.",
+)
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    envvar="GATE_QUIET",
+    show_envvar=True,
+    help="Print only the summary and verdict lines.",
+)
+@live_options
+@handle_errors
+def check(
+    policies: tuple[str, ...],
+    namespaces: tuple[str, ...],
+    all_namespaces: bool,
+    snapshot: str | None,
+    max_age: str | None,
+    demo: bool,
+    json_path: str | None,
+    junit_path: str | None,
+    override: str | None,
+    now_text: str | None,
+    require_images: bool,
+    quiet: bool,
+    region: str,
+    endpoint: str | None,
+    types: str,
+    retries: int,
+    timeout: float,
+    debug: bool,
+) -> None:
+    """Evaluate ranked images against policies and exit with the verdict.
+
+    Select images with --namespace NS (repeatable, globs allowed) or --all-namespaces.
+    Without --snapshot or --demo the ranking is fetched live from the Security Center API
+    with credentials from the Alibaba Cloud default chain (environment, OIDC role, CLI
+    profile, ECS RAM role).
+
+    \b
+    Examples:
+      gate check --demo
+      gate check --snapshot ranking.json --namespace 'prod-*' --junit gate.xml
+      gate check --namespace prod --policy policies/ --json report.json
+    """
+    try:
+        report = _run_check(
+            policies=policies,
+            namespaces=namespaces,
+            all_namespaces=all_namespaces,
+            snapshot=snapshot,
+            max_age=max_age,
+            demo=demo,
+            override=override,
+            now_text=now_text,
+            require_images=require_images,
+            live={
+                "region": region,
+                "endpoint": endpoint,
+                "types": types,
+                "retries": retries,
+                "timeout": timeout,
+                "debug": debug,
+            },
+        )
+    except GateError as error:
+        _write_error_junit(junit_path, error)
+        raise
+
+    from gate.report.console import ConsoleFormat
+    from gate.report.files import write_atomic
+
+    if junit_path:
+        from gate.report.junit import JunitFormat
+
+        write_atomic(junit_path, JunitFormat().render(report))
+    if json_path:
+        from gate.report.json_report import JsonFormat
+
+        write_atomic(json_path, JsonFormat().render(report))
+    to_stderr = json_path == "-" or junit_path == "-"
+    stream = sys.stderr if to_stderr else sys.stdout
+    colour = stream.isatty() and "NO_COLOR" not in os.environ
+    banner = DEMO_BANNER if demo else None
+    text = ConsoleFormat(color=colour, quiet=quiet, banner=banner).render(report)
+    click.echo(text, nl=False, err=to_stderr, color=colour)
+    sys.exit(report.exit_code)
+
+
+def _run_check(
+    *,
+    policies: Sequence[str],
+    namespaces: Sequence[str],
+    all_namespaces: bool,
+    snapshot: str | None,
+    max_age: str | None,
+    demo: bool,
+    override: str | None,
+    now_text: str | None,
+    require_images: bool,
+    live: dict[str, Any],
+) -> Report:
+    if namespaces and all_namespaces:
+        raise UsageError("use either --namespace or --all-namespaces, not both")
+    if demo and snapshot:
+        raise UsageError(
+            "--demo evaluates the bundled sample; it cannot be combined with --snapshot"
+        )
+    if not namespaces and not all_namespaces and not demo:
+        raise UsageError(
+            "choose the images to evaluate: --namespace NS (repeatable, globs allowed) "
+            "or --all-namespaces",
+            hint="try 'gate check --demo' to see the gate on bundled sample data",
+        )
+    if override is not None and not override.strip():
+        raise UsageError("--override needs a non-empty reason, which the reports record")
+    age = None
+    if max_age:
+        from gate.source.snapshot import parse_duration
+
+        try:
+            age = parse_duration(max_age)
+        except ValueError as exc:
+            raise UsageError(f"--max-age: {exc}") from None
+        if not snapshot:
+            raise UsageError("--max-age applies to --snapshot files")
+    now = _parse_now(now_text)
+    loaded = _load_policies(policies)
+
+    if demo:
+        data = _demo_snapshot()
+    elif snapshot:
+        from gate.source.snapshot import check_max_age, read_snapshot
+
+        data = read_snapshot(snapshot)
+        if age is not None:
+            check_max_age(data, age, dt.datetime.now(dt.timezone.utc))
+    else:
+        data = _fetch_live(**live)
+    return _evaluate(loaded, data.body, data.info, namespaces, now, override, require_images)
+
+
+def _evaluate(
+    policies: tuple[Policy, ...],
+    body: dict[str, Any],
+    source: SourceInfo,
+    namespaces: Sequence[str],
+    now: dt.date,
+    override: str | None,
+    require_images: bool,
+) -> Report:
+    from gate.evaluate import evaluate, select_images
+    from gate.source.normalize import normalize
+
+    wanted = {m for p in policies for r in p.rules for m in r.condition.metrics}
+    ranking = normalize(body, wanted)
+    selected: list[Image] = select_images(ranking.images, list(namespaces) or None)
+    return evaluate(
+        policies,
+        selected,
+        now=now,
+        source=source,
+        selection=tuple(namespaces),
+        override=override,
+        require_images=require_images,
+        warnings=ranking.warnings,
+    )
+
+
+# --- fetch -------------------------------------------------------------------------------
+
+
+@cli.command(epilog="Exit codes: 0 saved, 2 usage error, 3 the ranking could not be obtained.")
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    metavar="FILE",
+    envvar="GATE_OUTPUT",
+    show_envvar=True,
+    help="Where to save the snapshot ('-' for stdout).",
+)
+@live_options
+@handle_errors
+def fetch(
+    output: str,
+    region: str,
+    endpoint: str | None,
+    types: str,
+    retries: int,
+    timeout: float,
+    debug: bool,
+) -> None:
+    """Fetch the ranking from the API and save it for 'gate check --snapshot'.
+
+    The file is an envelope recording when, where and with which request id the ranking
+    was fetched, so 'gate check --max-age' can refuse stale data.
+    """
+    import json
+
+    from gate.report.files import write_atomic
+
+    data = _fetch_live(
+        region=region,
+        endpoint=endpoint,
+        types=types,
+        retries=retries,
+        timeout=timeout,
+        debug=debug,
+    )
+    envelope = {
+        "gate_snapshot": 1,
+        "fetched_at": data.info.fetched_at,
+        "region": data.info.region,
+        "endpoint": data.info.endpoint,
+        "request_id": data.info.request_id,
+        "response": data.body,
+    }
+    write_atomic(output, json.dumps(envelope, indent=2) + "\n")
+    info = data.body.get("RiskRankInfo", {})
+    counts = ", ".join(f"{len(v) if isinstance(v, list) else 0} in {k}" for k, v in info.items())
+    where = "stdout" if output == "-" else output
+    click.echo(f"saved ranking ({counts}) to {where}, request id {data.info.request_id}", err=True)
+
+
+# --- validate, metrics, schema -----------------------------------------------------------
+
+
+@cli.command(epilog="Exit codes: 0 every policy is valid, 2 a problem was found.")
+@click.argument("paths", nargs=-1, required=True, metavar="POLICY...")
+@handle_errors
+def validate(paths: tuple[str, ...]) -> None:
+    """Check policy files and directories; print every problem with file:line:column."""
+    from gate.policy.loader import load_policies
+
+    loaded = load_policies(paths)
+    for policy in loaded:
+        click.echo(
+            f"ok  {policy.file}: policy '{policy.name}', {len(policy.rules)} rule(s), "
+            f"{len(policy.waivers)} waiver(s)"
+        )
+
+
+@cli.command()
+def metrics() -> None:
+    """List the metric names a fail_if expression may use, with their meaning."""
+    from gate.policy.metrics import DETAIL_COUNTERS, IMAGE_FIELDS
+
+    width = max(len(name) for name in (*DETAIL_COUNTERS, *IMAGE_FIELDS))
+    click.echo("Counters from RiskLevelDetail (asap/later/nntf = high/medium/low fix priority):")
+    for name, meaning in DETAIL_COUNTERS.items():
+        click.echo(f"  {name:<{width}}  {meaning}")
+    click.echo("\nNumeric fields of the image record:")
+    for name, meaning in IMAGE_FIELDS.items():
+        click.echo(f"  {name:<{width}}  {meaning}")
+
+
+@cli.command()
+def schema() -> None:
+    """Print the policy JSON Schema (for editors: '# yaml-language-server: $schema=...')."""
+    import json
+
+    from gate.policy.loader import schema as load_schema
+
+    click.echo(json.dumps(load_schema(), indent=2))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    signal.signal(signal.SIGTERM, _on_terminate)
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="gate")
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except GateError as error:  # pragma: no cover - commands convert their own
+        _fail(error)
+    except Exception as exc:  # a bug: say so, never pass
+        click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo("please report this with the command you ran", err=True)
+        sys.exit(EXIT_USAGE)

@@ -1,0 +1,216 @@
+"""The pure evaluation engine: policies + images + "now" + override in, a Report out.
+
+No I/O, no clock, no printing. The semantics, for each selected image, each policy whose
+scope contains it and each rule whose scope contains it:
+
+=================  =================  ==============================  ============
+condition          waiver             enforcement                     outcome
+=================  =================  ==============================  ============
+false              -                  any                             pass
+true               active, matching   any                             waived
+true               none               advisory                        warn
+true               none               soft-mandatory with override    overridden
+true               none               soft- or hard-mandatory         fail
+cannot evaluate    -                  advisory                        warn
+cannot evaluate    -                  soft- or hard-mandatory         error
+=================  =================  ==============================  ============
+
+A waiver is active through its ``expires`` day. Fail and error block the gate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import re
+from collections.abc import Sequence
+
+from gate.model import (
+    Enforcement,
+    Image,
+    ImageReport,
+    Outcome,
+    Policy,
+    Report,
+    Result,
+    SourceInfo,
+    Waiver,
+    WaiverReport,
+    WaiverStatus,
+)
+
+EXPIRING_DAYS = 14
+
+
+def select_images(images: Sequence[Image], namespaces: Sequence[str] | None) -> list[Image]:
+    """Images whose namespace matches one of the globs (``None``: every image)."""
+    if namespaces is None:
+        return list(images)
+    regex = re.compile("|".join(f"(?:{fnmatch.translate(p.strip())})" for p in namespaces))
+    return [image for image in images if regex.match(image.namespace)]
+
+
+def _cannot_evaluate(image: Image, missing: Sequence[str]) -> str:
+    reasons = []
+    for metric in missing:
+        reason = image.metric_problems.get(metric) or image.data_error
+        reasons.append(reason or f"{metric} is not available")
+    unique = list(dict.fromkeys(reasons))
+    return "cannot evaluate: " + "; ".join(unique)
+
+
+def _selectors(waiver: Waiver) -> str:
+    return ", ".join(s.text for s in waiver.selectors)
+
+
+def evaluate(
+    policies: Sequence[Policy],
+    images: Sequence[Image],
+    *,
+    now: dt.date,
+    source: SourceInfo,
+    selection: Sequence[str],
+    override: str | None = None,
+    require_images: bool = False,
+    warnings: Sequence[str] = (),
+) -> Report:
+    """Evaluate every image against every rule in scope and return the report."""
+    waivers_for: dict[tuple[str, str], list[Waiver]] = {}
+    for policy in policies:
+        for waiver in policy.waivers:
+            waivers_for.setdefault((policy.name, waiver.rule), []).append(waiver)
+    uses: dict[int, int] = {id(w): 0 for p in policies for w in p.waivers}
+    override = override.strip() if override and override.strip() else None
+
+    reports: list[ImageReport] = []
+    unchecked = 0
+    for image in images:
+        results: list[Result] = []
+        for policy in policies:
+            if not policy.scope.contains(image):
+                continue
+            for rule in policy.rules:
+                if rule.scope is not None and not rule.scope.contains(image):
+                    continue
+                condition = rule.condition
+                metrics = image.metrics
+                missing = [m for m in condition.metrics if m not in metrics]
+                if missing:
+                    outcome = Outcome.ERROR if rule.enforcement.mandatory else Outcome.WARN
+                    results.append(
+                        Result(
+                            policy.name,
+                            rule.id,
+                            rule.enforcement,
+                            outcome,
+                            condition.source,
+                            {m: metrics[m] for m in condition.metrics if m in metrics},
+                            _cannot_evaluate(image, missing),
+                            None,
+                            policy.file,
+                        )
+                    )
+                    continue
+                values = {m: metrics[m] for m in condition.metrics}
+                if not condition.evaluate(metrics):
+                    results.append(
+                        Result(
+                            policy.name,
+                            rule.id,
+                            rule.enforcement,
+                            Outcome.PASS,
+                            condition.source,
+                            values,
+                            "",
+                            None,
+                            policy.file,
+                        )
+                    )
+                    continue
+                explained = condition.explain(metrics)
+                active: Waiver | None = None
+                expired: Waiver | None = None
+                for waiver in waivers_for.get((policy.name, rule.id), ()):
+                    if waiver.covers(image):
+                        if waiver.expires >= now:
+                            active = waiver
+                            break
+                        expired = expired or waiver
+                if active is not None:
+                    uses[id(active)] += 1
+                    owner = f" ({active.owner})" if active.owner else ""
+                    outcome = Outcome.WAIVED
+                    message = (
+                        f"{explained}; waived until {active.expires.isoformat()}{owner}: "
+                        f"{active.reason}"
+                    )
+                elif rule.enforcement is Enforcement.ADVISORY:
+                    outcome, message = Outcome.WARN, f"{explained} (advisory)"
+                elif rule.enforcement is Enforcement.SOFT_MANDATORY and override:
+                    outcome, message = Outcome.OVERRIDDEN, f"{explained}; overridden: {override}"
+                else:
+                    outcome, message = Outcome.FAIL, explained
+                if expired is not None and active is None:
+                    message += f" (a waiver matched but expired on {expired.expires.isoformat()})"
+                results.append(
+                    Result(
+                        policy.name,
+                        rule.id,
+                        rule.enforcement,
+                        outcome,
+                        condition.source,
+                        values,
+                        message,
+                        active,
+                        policy.file,
+                    )
+                )
+        if not results:
+            unchecked += 1
+        reports.append(ImageReport(image, tuple(results)))
+
+    notes = list(warnings)
+    if not images:
+        where = ", ".join(selection) if selection else "the ranking"
+        notes.append(
+            f"no ranked image matched {where}: nothing was evaluated"
+            + (" (--require-images makes this a failure)" if require_images else "")
+        )
+    if unchecked:
+        notes.append(f"{unchecked} selected image(s) are outside the scope of every policy")
+
+    waiver_reports: list[WaiverReport] = []
+    for policy in policies:
+        for waiver in policy.waivers:
+            days_left = (waiver.expires - now).days
+            count = uses[id(waiver)]
+            if days_left < 0:
+                status = WaiverStatus.EXPIRED
+                notes.append(
+                    f"waiver for {policy.name}/{waiver.rule} on {_selectors(waiver)} "
+                    f"expired on {waiver.expires.isoformat()} and no longer applies"
+                )
+            elif count == 0:
+                status = WaiverStatus.UNUSED
+            elif days_left <= EXPIRING_DAYS:
+                status = WaiverStatus.EXPIRING
+                notes.append(
+                    f"waiver for {policy.name}/{waiver.rule} expires in {days_left} day(s) "
+                    f"({waiver.expires.isoformat()})"
+                )
+            else:
+                status = WaiverStatus.ACTIVE
+            waiver_reports.append(WaiverReport(waiver, status, count, days_left))
+
+    return Report(
+        source=source,
+        now=now,
+        policies=tuple(policies),
+        selection=tuple(selection),
+        images=tuple(reports),
+        waivers=tuple(waiver_reports),
+        warnings=tuple(notes),
+        override=override,
+        require_images=require_images,
+    )
+

@@ -1,0 +1,239 @@
+"""Frozen values that flow through the gate: images, policies, results and the report.
+
+Nothing here does I/O. The report owns the verdict and the exit code, so every front end
+(CLI, GitHub Action, GitLab job) agrees on what a run means.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from gate.errors import EXIT_FAIL, EXIT_PASS
+
+Number = int | float
+
+
+class Enforcement(str, enum.Enum):
+    """Sentinel-style enforcement levels."""
+
+    ADVISORY = "advisory"
+    SOFT_MANDATORY = "soft-mandatory"
+    HARD_MANDATORY = "hard-mandatory"
+
+    @property
+    def mandatory(self) -> bool:
+        return self is not Enforcement.ADVISORY
+
+
+class Outcome(str, enum.Enum):
+    """What one rule concluded about one image."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    WARN = "warn"
+    WAIVED = "waived"
+    OVERRIDDEN = "overridden"
+    ERROR = "error"
+
+    @property
+    def blocking(self) -> bool:
+        return self in (Outcome.FAIL, Outcome.ERROR)
+
+
+OUTCOME_ORDER: tuple[Outcome, ...] = (
+    Outcome.PASS,
+    Outcome.FAIL,
+    Outcome.WARN,
+    Outcome.WAIVED,
+    Outcome.OVERRIDDEN,
+    Outcome.ERROR,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """One ranked image, normalised from the API response.
+
+    ``metrics`` holds only the counters some rule references (plus any that were asked for);
+    ``metric_problems`` says why a referenced counter is unusable, and ``data_error`` why
+    the whole ``RiskLevelDetail`` is.
+    """
+
+    namespace: str
+    repository: str
+    tag: str
+    digest: str
+    uuid: str
+    image_id: str
+    ranked_in: tuple[str, ...]
+    metrics: Mapping[str, Number]
+    metric_problems: Mapping[str, str] = field(default_factory=dict)
+    data_error: str | None = None
+
+    @property
+    def name(self) -> str:
+        """Stable identity for people and CI views: ``namespace/repository:tag``."""
+        return f"{self.namespace}/{self.repository}:{self.tag}"
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """An image selector: ``NAMESPACE/REPOSITORY[:TAG]`` globs, or a ``sha256:`` digest prefix."""
+
+    text: str
+    matches: Callable[[Image], bool] = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which images a policy or rule applies to; ``None`` means "any"."""
+
+    namespaces: Callable[[str], bool] | None = None
+    repositories: Callable[[str], bool] | None = None
+    tags: Callable[[str], bool] | None = None
+    exclude: tuple[Selector, ...] = ()
+
+    def contains(self, image: Image) -> bool:
+        if self.namespaces is not None and not self.namespaces(image.namespace):
+            return False
+        if self.repositories is not None and not self.repositories(image.repository):
+            return False
+        if self.tags is not None and not self.tags(image.tag):
+            return False
+        return not any(sel.matches(image) for sel in self.exclude)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A compiled ``fail_if`` expression."""
+
+    source: str
+    metrics: tuple[str, ...]
+    evaluate: Callable[[Mapping[str, Number]], bool] = field(compare=False, repr=False)
+    explain: Callable[[Mapping[str, Number]], str] = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    description: str
+    condition: Condition
+    enforcement: Enforcement
+    scope: Scope | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Waiver:
+    policy: str
+    rule: str
+    selectors: tuple[Selector, ...]
+    reason: str
+    expires: dt.date
+    owner: str | None = None
+
+    def covers(self, image: Image) -> bool:
+        return any(sel.matches(image) for sel in self.selectors)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    name: str
+    description: str
+    file: str
+    scope: Scope
+    rules: tuple[Rule, ...]
+    waivers: tuple[Waiver, ...]
+    bundled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The outcome of one rule of one policy on one image."""
+
+    policy: str
+    rule: str
+    enforcement: Enforcement
+    outcome: Outcome
+    condition: str
+    values: Mapping[str, Number]
+    message: str
+    waiver: Waiver | None
+    file: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageReport:
+    image: Image
+    results: tuple[Result, ...]
+
+    @property
+    def verdict(self) -> str:
+        return "fail" if any(r.outcome.blocking for r in self.results) else "pass"
+
+
+class WaiverStatus(str, enum.Enum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    UNUSED = "unused"
+    EXPIRING = "expiring"
+
+
+@dataclass(frozen=True, slots=True)
+class WaiverReport:
+    waiver: Waiver
+    status: WaiverStatus
+    uses: int
+    days_left: int
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """Where the ranking came from, as recorded in every report."""
+
+    kind: str  # "demo", "snapshot" or "api"
+    path: str | None = None
+    region: str | None = None
+    endpoint: str | None = None
+    request_id: str | None = None
+    fetched_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything one run concluded. The exit code is a property of this value."""
+
+    source: SourceInfo
+    now: dt.date
+    policies: tuple[Policy, ...]
+    selection: tuple[str, ...]
+    images: tuple[ImageReport, ...]
+    waivers: tuple[WaiverReport, ...]
+    warnings: tuple[str, ...]
+    override: str | None
+    require_images: bool = False
+
+    def summary(self) -> dict[str, int]:
+        counts = {o.value: 0 for o in OUTCOME_ORDER}
+        checks = 0
+        for image in self.images:
+            for result in image.results:
+                counts[result.outcome.value] += 1
+                checks += 1
+        return {"images": len(self.images), "checks": checks, **counts}
+
+    @property
+    def empty_selection_fails(self) -> bool:
+        return self.require_images and not self.images
+
+    @property
+    def verdict(self) -> str:
+        if self.empty_selection_fails:
+            return "fail"
+        return "fail" if any(i.verdict == "fail" for i in self.images) else "pass"
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_FAIL if self.verdict == "fail" else EXIT_PASS

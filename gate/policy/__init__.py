@@ -1,0 +1,1 @@
+"""Policies: the YAML loader, the ``fail_if`` expression language and the metric catalogue."""

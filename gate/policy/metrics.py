@@ -1,0 +1,82 @@
+"""The metric catalogue: every name a ``fail_if`` expression may use, with its meaning.
+
+Counters come from the ``RiskLevelDetail`` JSON string of each ranked image; ``VulCount``,
+``HcCount`` and ``ImageSize`` are numeric fields of the image itself. asap/later/nntf are
+Security Center's high/medium/low fix priorities.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+#: Numeric fields of the image object (not inside ``RiskLevelDetail``).
+IMAGE_FIELDS: dict[str, str] = {
+    "VulCount": "number of vulnerabilities reported on the image record",
+    "HcCount": "number of baseline (health check) risks on the image record",
+    "ImageSize": "image size in bytes",
+}
+
+#: Counters inside ``RiskLevelDetail``.
+DETAIL_COUNTERS: dict[str, str] = {
+    "imageVulAsap": "image vulnerabilities to fix as soon as possible (high priority)",
+    "imageVulLater": "image vulnerabilities to fix later (medium priority)",
+    "imageVulNntf": "image vulnerabilities that need not be fixed now (low priority)",
+    "imageBaselineHigh": "high-risk baseline (configuration) findings in the image",
+    "imageBaselineMedium": "medium-risk baseline findings in the image",
+    "imageBaselineLow": "low-risk baseline findings in the image",
+    "imageBaselineNum": "all baseline findings in the image",
+    "imageMaliciousFileSerious": "serious malicious files in the image",
+    "imageMaliciousFileSuspicious": "suspicious malicious files in the image",
+    "imageMaliciousFileRemind": "malicious-file findings at reminder level",
+    "containerAsap": "vulnerabilities to fix as soon as possible in running containers",
+    "containerLater": "vulnerabilities to fix later in running containers",
+    "containerNntf": "low-priority vulnerabilities in running containers",
+    "containerSerious": "serious alerts in running containers",
+    "containerSuspicious": "suspicious alerts in running containers",
+    "containerRemind": "reminder-level alerts in running containers",
+    "asapVulCount": "host vulnerabilities to fix as soon as possible",
+    "laterVulCount": "host vulnerabilities to fix later",
+    "nntfVulCount": "host vulnerabilities that need not be fixed now",
+    "vul": "all vulnerabilities",
+    "cveNum": "CVE (system) vulnerabilities",
+    "sysNum": "system vulnerabilities",
+    "appNum": "application vulnerabilities",
+    "scaNum": "software composition analysis findings",
+    "emgNum": "emergency vulnerabilities",
+    "cmsNum": "web CMS vulnerabilities",
+    "baselineHigh": "high-risk baseline findings",
+    "baselineMedium": "medium-risk baseline findings",
+    "baselineLow": "low-risk baseline findings",
+    "baselineNum": "all baseline findings",
+    "seriousNum": "serious security alerts",
+    "suspNum": "suspicious security alerts",
+    "remindNum": "reminder-level security alerts",
+    "suspicious": "suspicious events",
+    "newSuspicious": "new suspicious events",
+    "trojan": "trojans (web shells, malware)",
+    "weakPWNum": "weak passwords",
+    "account": "risky accounts",
+    "health": "health-check findings",
+    "agentlessAll": "all agentless scan findings",
+    "agentlessBaseline": "agentless baseline findings",
+    "agentlessMalicious": "agentless malicious-file findings",
+    "agentlessSensitiveFile": "agentless sensitive-file findings",
+    "agentlessVulCve": "agentless CVE vulnerabilities",
+    "agentlessVulSca": "agentless software composition findings",
+    "agentlessVulSys": "agentless system vulnerabilities",
+}
+
+CATALOGUE: dict[str, str] = {**DETAIL_COUNTERS, **IMAGE_FIELDS}
+
+
+def is_metric(name: str) -> bool:
+    return name in CATALOGUE
+
+
+def suggest(name: str) -> str | None:
+    """The closest known metric name, for "did you mean" messages."""
+    lowered = {key.lower(): key for key in CATALOGUE}
+    if name.lower() in lowered:
+        return lowered[name.lower()]
+    close = difflib.get_close_matches(name, list(CATALOGUE), n=1, cutoff=0.6)
+    return close[0] if close else None

@@ -1,0 +1,19 @@
+"""Report formats. Each module renders a :class:`~gate.model.Report` one way.
+
+Every format implements :class:`Format`; files are written through :func:`write_atomic`, so
+a crashed or killed run never leaves a half-written report behind.
+"""
+
+from __future__ import annotations
+
+import abc
+
+from gate.model import Report
+
+
+class Format(abc.ABC):
+    """One output format: turns a report into the bytes of a file or a stream."""
+
+    @abc.abstractmethod
+    def render(self, report: Report) -> str:
+        """The whole document as text."""

@@ -1,0 +1,152 @@
+"""JUnit XML for CI test views (GitLab, GitHub report actions, Jenkins), written with junit-xml.
+
+One ``<testsuite>`` per image, named by its stable identity ``namespace/repository:tag``;
+one ``<testcase>`` per evaluated (policy, rule), named ``policy/rule [identity]`` with the
+identity as classname and the policy file as ``file``. ``fail`` is a ``<failure>``, ``error``
+an ``<error>``; ``warn``, ``waived`` and ``overridden`` are ``<skipped>`` with a reason.
+Consumers' quirks shape the details: every body is non-empty (an empty one shows as a raw
+hash), ``type`` values are dotted (``policy.hard-mandatory``; ``date``, ``yaml`` and
+``symbol`` mean something else to some parsers), and all text is stripped of characters XML
+cannot carry, since one of them makes GitLab reject the whole file.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+
+from junit_xml import TestCase, TestSuite
+
+from gate.model import ImageReport, Outcome, Report, Result
+from gate.report import Format
+from gate.report.text import one_line, xml_safe
+
+_SKIP_LABEL = {
+    Outcome.WARN: "warning",
+    Outcome.WAIVED: "waived",
+    Outcome.OVERRIDDEN: "overridden",
+}
+
+
+_SKIP_TYPES = set(_SKIP_LABEL.values())
+
+
+def _body(result: Result, headline: str) -> str:
+    lines = [
+        headline,
+        f"policy: {result.policy} ({result.file})",
+        f"rule: {result.rule} [{result.enforcement.value}]",
+        f"condition: {result.condition}",
+    ]
+    if result.values:
+        values = ", ".join(f"{k} = {v}" for k, v in result.values.items())
+        lines.append(f"values: {values}")
+    if result.waiver is not None:
+        owner = f", owner {result.waiver.owner}" if result.waiver.owner else ""
+        lines.append(
+            f"waiver: until {result.waiver.expires.isoformat()}{owner}: {result.waiver.reason}"
+        )
+    return "\n".join(lines)
+
+
+def _case(entry: ImageReport, result: Result) -> TestCase:
+    identity = xml_safe(entry.image.name)
+    case = TestCase(
+        xml_safe(f"{result.policy}/{result.rule} [{entry.image.name}]"),
+        classname=identity,
+        file=xml_safe(result.file),
+    )
+    outcome = result.outcome
+    if outcome is Outcome.PASS:
+        return case
+    kind = f"policy.{result.enforcement.value}"
+    if outcome is Outcome.FAIL:
+        headline = xml_safe(one_line(f"{result.policy}/{result.rule} failed: {result.message}"))
+        case.add_failure_info(
+            message=headline, output=xml_safe(_body(result, headline)), failure_type=kind
+        )
+    elif outcome is Outcome.ERROR:
+        headline = xml_safe(
+            one_line(f"{result.policy}/{result.rule} could not be evaluated: {result.message}")
+        )
+        case.add_error_info(
+            message=headline, output=xml_safe(_body(result, headline)), error_type="data.error"
+        )
+    else:
+        label = _SKIP_LABEL[outcome]
+        headline = xml_safe(one_line(f"{label}: {result.policy}/{result.rule}: {result.message}"))
+        case.add_skipped_info(message=headline, output=xml_safe(_body(result, headline)))
+    return case
+
+
+def _suite(entry: ImageReport) -> TestSuite:
+    image = entry.image
+    properties = {
+        "digest": xml_safe(image.digest),
+        "uuid": xml_safe(image.uuid),
+        "image_id": xml_safe(image.image_id),
+        "ranked_in": ",".join(image.ranked_in),
+    }
+    return TestSuite(
+        xml_safe(image.name),
+        [_case(entry, r) for r in entry.results],
+        properties=properties,
+    )
+
+
+def _gate_suite(report: Report) -> TestSuite | None:
+    """Run-level cases, so an empty selection is visible in CI test views too."""
+    if report.images:
+        return None
+    where = ", ".join(report.selection) or "the ranking"
+    case = TestCase(f"gate/selection [{xml_safe(where)}]", classname="gate")
+    message = xml_safe(one_line(f"no ranked image matched {where}: nothing was evaluated"))
+    if report.require_images:
+        case.add_failure_info(
+            message=message,
+            output=message + "\n--require-images makes this a failure",
+            failure_type="gate.require-images",
+        )
+    else:
+        case.add_skipped_info(
+            message=message, output=message + "\nuse --require-images to fail instead"
+        )
+    return TestSuite("gate", [case])
+
+
+def _serialize(suites: Iterable[TestSuite]) -> str:
+    root = ET.Element("testsuites", {"name": "gate"})
+    tests = failures = errors = 0
+    for suite in suites:
+        element = suite.build_xml_doc()
+        for skipped in element.iter("skipped"):
+            label = skipped.get("message", "").split(":", 1)[0]
+            skipped.set("type", f"policy.{label}" if label in _SKIP_TYPES else "gate.skipped")
+        tests += int(element.get("tests", "0"))
+        failures += int(element.get("failures", "0"))
+        errors += int(element.get("errors", "0"))
+        root.append(element)
+    root.set("tests", str(tests))
+    root.set("failures", str(failures))
+    root.set("errors", str(errors))
+    body = ET.tostring(root, encoding="unicode")
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + body + "\n"
+
+
+class JunitFormat(Format):
+    def render(self, report: Report) -> str:
+        suites = [_suite(entry) for entry in report.images if entry.results]
+        gate_suite = _gate_suite(report)
+        if gate_suite is not None:
+            suites.append(gate_suite)
+        return _serialize(suites)
+
+
+def error_report(message: str, *, title: str = "gate/data-source") -> str:
+    """A report with one ``<error>`` case, for runs whose data could not be read (exit 3)."""
+    text = xml_safe(one_line(message))
+    case = TestCase(title, classname="gate")
+    case.add_error_info(
+        message=text, output=xml_safe(message) or text, error_type="gate.source-error"
+    )
+    return _serialize([TestSuite("gate", [case])])

@@ -1,0 +1,24 @@
+"""Text hygiene shared by the writers: strip what XML, logs and terminals cannot carry."""
+
+from __future__ import annotations
+
+import re
+
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def xml_safe(text: str) -> str:
+    """Remove ANSI escapes and every character XML 1.0 cannot carry (lone surrogates too)."""
+    return _NOT_XML.sub("", _ANSI.sub("", text))
+
+
+def one_line(text: str) -> str:
+    """Collapse a value to one printable line (for messages and terminal output)."""
+    return _CONTROL.sub("", _ANSI.sub("", text)).replace("\r", " ").replace("\n", " ").strip()
+
+
+def terminal_safe(text: str) -> str:
+    """Keep newlines but drop escapes and control characters that could rewrite a terminal."""
+    return _CONTROL.sub("", _ANSI.sub("", text)).replace("\r", "")

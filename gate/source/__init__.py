@@ -1,0 +1,1 @@
+"""Where the ranking comes from: saved snapshots, the live API, and normalisation into images."""
