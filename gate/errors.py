@@ -58,7 +58,8 @@ class Problem:
             if self.column is not None:
                 where += f":{self.column}"
         path = f" [{self.json_path}]" if self.json_path else ""
-        return f"{where}: {self.message}{path}"
+        first, newline, rest = self.message.partition("\n")
+        return f"{where}: {first}{path}{newline}{rest}"
 
 
 class PolicyError(GateError):

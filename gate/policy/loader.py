@@ -334,29 +334,31 @@ class _Builder:
         waivers: list[Waiver] = []
         for index, raw in enumerate(doc.get("waivers", [])):
             path = ("waivers", index)
-            if raw["rule"] not in seen:
+            known_rule = raw["rule"] in seen
+            if not known_rule:
                 close = difflib.get_close_matches(raw["rule"], sorted(seen), n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 self.add(
                     (*path, "rule"),
                     f"waiver names rule '{raw['rule']}', which policy '{name}' does not have{hint}",
                 )
-                continue
+            selectors = self.selectors(raw["images"], (*path, "images"))
             try:
                 expires = dt.date.fromisoformat(raw["expires"])
             except ValueError:
                 self.add((*path, "expires"), f"'{raw['expires']}' is not a real date (YYYY-MM-DD)")
                 continue
-            waivers.append(
-                Waiver(
-                    policy=name,
-                    rule=raw["rule"],
-                    selectors=self.selectors(raw["images"], (*path, "images")),
-                    reason=raw["reason"].strip(),
-                    expires=expires,
-                    owner=raw.get("owner"),
+            if known_rule:
+                waivers.append(
+                    Waiver(
+                        policy=name,
+                        rule=raw["rule"],
+                        selectors=selectors,
+                        reason=raw["reason"].strip(),
+                        expires=expires,
+                        owner=raw.get("owner"),
+                    )
                 )
-            )
         scope = self.scope(doc.get("scope"), ("scope",))
         if self.problems:
             return None
@@ -371,16 +373,20 @@ class _Builder:
         )
 
 
+def _position(problem: Problem) -> tuple[int, int]:
+    return (problem.line or 0, problem.column or 0)
+
+
 def parse_policy(file: str, data: bytes, *, bundled: bool = False) -> Policy:
     """Parse one policy document; raise :class:`PolicyError` with every problem found."""
     doc, positions = _parse_yaml(file, data)
     problems = _schema_problems(file, doc, positions)
     if problems:
-        raise PolicyError(problems)
+        raise PolicyError(sorted(problems, key=_position))
     builder = _Builder(file, positions, data.decode("utf-8").splitlines())
     policy = builder.build(doc, bundled)
     if policy is None:
-        raise PolicyError(builder.problems)
+        raise PolicyError(sorted(builder.problems, key=_position))
     return policy
 
 
