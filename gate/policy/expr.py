@@ -28,11 +28,12 @@ from gate.policy import metrics as catalogue
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 40
+MAX_HEIGHT = 100  # operations in one chain; keeps compiling and evaluating off deep recursion
 
 _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
-  | (?P<number>\d+(?:\.\d+)?(?![A-Za-z_.\d]))
+  | (?P<number>[0-9]+(?:\.[0-9]+)?(?![A-Za-z_.0-9]))
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op><=|>=|==|!=|<|>|\+|-|\(|\))
     """,
@@ -48,6 +49,13 @@ _COMPARE: dict[str, Callable[[Number, Number], bool]] = {
     "!=": operator.ne,
 }
 _KEYWORDS = {"and", "or", "not"}
+_MALFORMED_NUMBER = re.compile(r"[0-9][A-Za-z0-9_.]*")
+_CHAR_HINTS = {
+    "&": " (use 'and', 'or', 'not')",
+    "|": " (use 'and', 'or', 'not')",
+    "!": " (use 'and', 'or', 'not'; '!=' compares)",
+    "=": " (use '==' to compare)",
+}
 
 
 class ExpressionError(PolicyError):
@@ -57,8 +65,10 @@ class ExpressionError(PolicyError):
         self.reason = message
         self.source = source
         self.offset = offset
+        # One line, one column per character, so the caret stays under the culprit.
+        self.display = re.sub(r"\s", " ", source)
         caret = " " * offset + "^"
-        detail = f"{message}\n      {source}\n      {caret}"
+        detail = f"{message}\n      {self.display}\n      {caret}"
         super().__init__([Problem("fail_if", 1, offset + 1, detail)])
 
 
@@ -75,9 +85,18 @@ def _tokenize(source: str) -> list[_Token]:
     while pos < len(source):
         match = _TOKEN.match(source, pos)
         if match is None:
+            word = _MALFORMED_NUMBER.match(source, pos)
+            if word is not None:
+                raise ExpressionError(
+                    f"malformed number {word.group()!r}: write digits with at most one "
+                    "decimal point (e.g. 5 or 2.5)",
+                    source,
+                    pos,
+                )
             char = source[pos]
-            hint = " (use 'and', 'or', 'not')" if char in "&|!=" else ""
-            raise ExpressionError(f"unexpected character {char!r}{hint}", source, pos)
+            raise ExpressionError(
+                f"unexpected character {char!r}{_CHAR_HINTS.get(char, '')}", source, pos
+            )
         kind = match.lastgroup or ""
         text = match.group()
         if kind == "name" and text in _KEYWORDS:
@@ -101,6 +120,7 @@ class _Node:
     name: str = ""
     op: str = ""
     children: tuple[_Node, ...] = ()
+    height: int = 1
 
 
 class _Parser:
@@ -116,6 +136,25 @@ class _Parser:
 
     def error(self, message: str, token: _Token | None = None) -> ExpressionError:
         return ExpressionError(message, self.source, (token or self.tok).offset)
+
+    def grow(
+        self,
+        kind: str,
+        start: _Token,
+        is_bool: bool,
+        children: tuple[_Node, ...],
+        at: _Token,
+        op: str = "",
+    ) -> _Node:
+        """A node over ``children``; refuses trees too tall to compile and evaluate safely."""
+        height = 1 + max(child.height for child in children)
+        if height > MAX_HEIGHT:
+            raise self.error(
+                f"expression chains more than {MAX_HEIGHT} operations; split it into "
+                "several rules",
+                at,
+            )
+        return _Node(kind, self.span(start), is_bool, op=op, children=children, height=height)
 
     def advance(self) -> _Token:
         token = self.tok
@@ -158,11 +197,11 @@ class _Parser:
         left = self.parse_and()
         while self.tok.kind == "kw" and self.tok.text == "or":
             self.need_bool(left, start, "or")
-            self.advance()
+            op_token = self.advance()
             right_start = self.tok
             right = self.parse_and()
             self.need_bool(right, right_start, "or")
-            left = _Node("or", self.span(start), True, children=(left, right))
+            left = self.grow("or", start, True, (left, right), op_token)
         return left
 
     def parse_and(self) -> _Node:
@@ -170,11 +209,11 @@ class _Parser:
         left = self.parse_not()
         while self.tok.kind == "kw" and self.tok.text == "and":
             self.need_bool(left, start, "and")
-            self.advance()
+            op_token = self.advance()
             right_start = self.tok
             right = self.parse_not()
             self.need_bool(right, right_start, "and")
-            left = _Node("and", self.span(start), True, children=(left, right))
+            left = self.grow("and", start, True, (left, right), op_token)
         return left
 
     def parse_not(self) -> _Node:
@@ -187,7 +226,7 @@ class _Parser:
                 raise self.error(
                     f"'not' needs a condition, but '{operand.text}' is a number", operand_start
                 )
-            return _Node("not", self.span(start), True, children=(operand,))
+            return self.grow("not", start, True, (operand,), start)
         return self.parse_compare()
 
     def parse_compare(self) -> _Node:
@@ -207,7 +246,7 @@ class _Parser:
                     "chained comparisons are ambiguous: join them with 'and', "
                     "e.g. 'a > 1 and a < 5'"
                 )
-            return _Node("cmp", self.span(start), True, op=op_token.text, children=(left, right))
+            return self.grow("cmp", start, True, (left, right), op_token, op=op_token.text)
         return left
 
     def parse_sum(self) -> _Node:
@@ -222,7 +261,7 @@ class _Parser:
             if right.is_bool:
                 raise self.error(f"cannot use '{op_token.text}' on a condition", right_start)
             kind = "add" if op_token.text == "+" else "sub"
-            left = _Node(kind, self.span(start), False, children=(left, right))
+            left = self.grow(kind, start, False, (left, right), op_token)
         return left
 
     def parse_unary(self) -> _Node:
@@ -232,7 +271,7 @@ class _Parser:
             operand = self.nested(self.parse_unary)
             if operand.is_bool:
                 raise self.error("cannot negate a condition (use 'not')", start)
-            return _Node("neg", self.span(start), False, children=(operand,))
+            return self.grow("neg", start, False, (operand,), start)
         return self.parse_atom()
 
     def nested(self, parse: Callable[[], _Node]) -> _Node:
@@ -249,6 +288,11 @@ class _Parser:
         if token.kind == "number":
             self.advance()
             value: Number = float(token.text) if "." in token.text else int(token.text)
+            if abs(value) > catalogue.MAX_MAGNITUDE:
+                raise self.error(
+                    f"number {token.text} is too large (at most {catalogue.MAX_MAGNITUDE:.0e})",
+                    token,
+                )
             return _Node("num", token.text, False, value=value)
         if token.kind == "name":
             self.advance()
@@ -273,6 +317,7 @@ class _Parser:
                 inner.name,
                 inner.op,
                 inner.children,
+                inner.height,
             )
         if token.kind == "end":
             raise self.error("the expression ends too early: a number or metric is missing")

@@ -303,7 +303,7 @@ class _Builder:
             start = text.find(exc.source, column - 1) if exc.source else -1
             if start >= 0:
                 column = start + exc.offset + 1
-        detail = f"in fail_if: {exc.reason}\n      {exc.source}\n      {' ' * exc.offset}^"
+        detail = f"in fail_if: {exc.reason}\n      {exc.display}\n      {' ' * exc.offset}^"
         self.problems.append(Problem(self.file, line, column, detail, json_path(path)))
 
     def build(self, doc: dict[str, Any], bundled: bool) -> Policy | None:

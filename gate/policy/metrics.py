@@ -68,6 +68,10 @@ DETAIL_COUNTERS: dict[str, str] = {
 
 CATALOGUE: dict[str, str] = {**DETAIL_COUNTERS, **IMAGE_FIELDS}
 
+#: Largest magnitude a literal or a metric value may have. Far beyond any real counter or
+#: image size, and small enough that sums of them never overflow float arithmetic.
+MAX_MAGNITUDE = 10**18
+
 
 def is_metric(name: str) -> bool:
     return name in CATALOGUE
