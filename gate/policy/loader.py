@@ -379,6 +379,10 @@ def _position(problem: Problem) -> tuple[int, int]:
 
 def parse_policy(file: str, data: bytes, *, bundled: bool = False) -> Policy:
     """Parse one policy document; raise :class:`PolicyError` with every problem found."""
+    return _parse_located(file, data, bundled=bundled)[0]
+
+
+def _parse_located(file: str, data: bytes, *, bundled: bool = False) -> tuple[Policy, _Positions]:
     doc, positions = _parse_yaml(file, data)
     problems = _schema_problems(file, doc, positions)
     if problems:
@@ -387,7 +391,7 @@ def parse_policy(file: str, data: bytes, *, bundled: bool = False) -> Policy:
     policy = builder.build(doc, bundled)
     if policy is None:
         raise PolicyError(sorted(builder.problems, key=_position))
-    return policy
+    return policy, positions
 
 
 def expand_paths(paths: Sequence[str]) -> tuple[list[Path], list[Problem]]:
@@ -430,14 +434,18 @@ def load_policies(paths: Sequence[str]) -> tuple[Policy, ...]:
     files, problems = expand_paths(paths)
     policies: list[Policy] = []
     names: dict[str, str] = {}
+    seen: set[Path] = set()
     for path in files:
+        if path.resolve() in seen:  # named twice (e.g. a file and its directory): load once
+            continue
+        seen.add(path.resolve())
         try:
             data = path.read_bytes()
         except OSError as exc:
             problems.append(Problem(str(path), None, None, f"cannot read: {exc.strerror}"))
             continue
         try:
-            policy = parse_policy(str(path), data)
+            policy, positions = _parse_located(str(path), data)
         except PolicyError as exc:
             problems.extend(exc.problems)
             continue
@@ -445,8 +453,7 @@ def load_policies(paths: Sequence[str]) -> tuple[Policy, ...]:
             problems.append(
                 Problem(
                     str(path),
-                    None,
-                    None,
+                    *positions.of(("name",)),
                     f"policy name '{policy.name}' is already used by {names[policy.name]}; "
                     "names must be unique",
                     "$.name",
