@@ -72,7 +72,9 @@ KEY_HINT = (
     "credentials file or the RAM role); an STS token expires and must be refreshed"
 )
 SIGNATURE_HINT = (
-    "the AccessKey secret does not belong to the AccessKey ID: " + KEY_HINT.removeprefix("check ")
+    "the AccessKey secret does not match the AccessKey ID: check the secret the credentials "
+    "chain resolved (ALIBABA_CLOUD_ACCESS_KEY_SECRET, the CLI profile or the credentials file), "
+    "or whether something between here and the endpoint alters requests"
 )
 _KEY_CODES = (
     "InvalidAccessKeyId",

@@ -163,7 +163,7 @@ def test_endpoint_override_and_region_are_recorded() -> None:
 
 
 def test_request_id_falls_back_to_header() -> None:
-    body = {"RiskRankInfo": {}}
+    body: dict[str, Any] = {"RiskRankInfo": {}}
     handler, _ = sequence(httpx.Response(200, json=body, headers={"x-acs-request-id": "H"}))
     assert fetch(handler).request_id == "H"
 
@@ -392,7 +392,7 @@ def test_403_no_permission_is_not_retried_and_hints_the_ram_permission() -> None
     [
         (404, "InvalidAccessKeyId.NotFound", "ALIBABA_CLOUD_ACCESS_KEY_ID"),
         (400, "InvalidSecurityToken.Expired", "STS token expires"),
-        (400, "SignatureDoesNotMatch", "secret does not belong"),
+        (400, "SignatureDoesNotMatch", "secret does not match"),
         (400, "InvalidTimeStamp.Expired", "clock"),
         (403, "Forbidden.RAM", "yundun-sas:GetDockerhubImageRiskRankInfo"),
         (400, "InvalidParameter", None),
