@@ -150,8 +150,7 @@ class _Parser:
         height = 1 + max(child.height for child in children)
         if height > MAX_HEIGHT:
             raise self.error(
-                f"expression chains more than {MAX_HEIGHT} operations; split it into "
-                "several rules",
+                f"expression chains more than {MAX_HEIGHT} operations; split it into several rules",
                 at,
             )
         return _Node(kind, self.span(start), is_bool, op=op, children=children, height=height)

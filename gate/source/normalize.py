@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from gate.errors import SourceError
 from gate.model import Image, Number
-from gate.policy.metrics import CATALOGUE, DETAIL_COUNTERS, IMAGE_FIELDS
+from gate.policy.metrics import CATALOGUE, DETAIL_COUNTERS, IMAGE_FIELDS, MAX_MAGNITUDE
 
 LISTS = ("VulAsap", "Baseline")
 
@@ -43,26 +44,32 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+_NUMERIC = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
 def to_number(value: Any) -> Number | None:
-    """A finite int/float from a JSON value, numeric strings included; otherwise None."""
+    """A finite int/float from a JSON value, plain decimal strings included; otherwise None.
+
+    Values beyond :data:`~gate.policy.metrics.MAX_MAGNITUDE` are not counters anyone sends;
+    they are refused so arithmetic on them cannot overflow.
+    """
+    number: Number
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return int(text)
-        except ValueError:
-            pass
-        try:
-            number = float(text)
-        except ValueError:
+    if isinstance(value, (int, float)):
+        number = value
+    elif isinstance(value, str):
+        # Python's int()/float() also take "1_000", non-ASCII digits and "nan": not numbers here.
+        match = _NUMERIC.fullmatch(value.strip())
+        if match is None:
             return None
-        return number if math.isfinite(number) else None
-    return None
+        text = match.group()
+        number = int(text) if match.group(1) is None and match.group(2) is None else float(text)
+    else:
+        return None
+    if isinstance(number, float) and not math.isfinite(number):
+        return None
+    return number if abs(number) <= MAX_MAGNITUDE else None
 
 
 def _parse_detail(raw: Any) -> tuple[dict[str, Any] | None, str | None, bool]:

@@ -1,0 +1,153 @@
+"""Saved rankings: raw API bodies, gate envelopes, and everything that is not one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gate.errors import SourceError
+from gate.source.snapshot import (
+    check_max_age,
+    parse_duration,
+    parse_snapshot,
+    read_snapshot,
+)
+from tests.conftest import DEMO_RESPONSE, ranking_body
+
+
+def test_raw_api_body_is_read_with_its_request_id() -> None:
+    snapshot = read_snapshot(str(DEMO_RESPONSE))
+    assert "RiskRankInfo" in snapshot.body
+    assert snapshot.info.kind == "snapshot"
+    assert snapshot.info.path == str(DEMO_RESPONSE)
+    assert snapshot.info.request_id == "30CBF632-109F-596F-97F2-451C8B2A****"
+    assert snapshot.info.fetched_at is None
+
+
+def test_standard_input() -> None:
+    data = json.dumps(ranking_body()).encode()
+    snapshot = read_snapshot("-", stdin=io.BytesIO(data))
+    assert snapshot.info.path == "standard input"
+    assert snapshot.body["RiskRankInfo"] == {"VulAsap": [], "Baseline": []}
+
+
+def test_gate_envelope_records_where_and_when() -> None:
+    envelope = {
+        "gate_snapshot": 1,
+        "fetched_at": "2026-11-28T21:00:00Z",
+        "region": "cn-hangzhou",
+        "endpoint": "tds.cn-shanghai.aliyuncs.com",
+        "request_id": "REQ-1",
+        "response": ranking_body(),
+    }
+    snapshot = parse_snapshot(json.dumps(envelope).encode(), "env.json")
+    assert snapshot.body == ranking_body()
+    info = snapshot.info
+    assert (info.region, info.endpoint, info.request_id, info.fetched_at) == (
+        "cn-hangzhou",
+        "tds.cn-shanghai.aliyuncs.com",
+        "REQ-1",
+        "2026-11-28T21:00:00Z",
+    )
+
+
+def test_envelope_without_request_id_falls_back_to_the_body() -> None:
+    envelope = {"gate_snapshot": 1, "response": ranking_body()}
+    assert parse_snapshot(json.dumps(envelope).encode(), "e").info.request_id == "TEST-REQUEST"
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        (b"", "is empty"),
+        (b"  \n", "is empty"),
+        (b"{not json", "not valid JSON at line 1 column 2"),
+        (b'{"RiskRankInfo": {"VulAsap": [', "not valid JSON"),
+        (b"\xff\xfe{}", "not valid JSON"),
+        (b"[1, 2]", "JSON list, not an object"),
+        (b'"text"', "JSON str, not an object"),
+        (b"{}", "no RiskRankInfo object"),
+        (b'{"RiskRankInfo": []}', "no RiskRankInfo object"),
+        (b'{"RiskRankInfo": null}', "no RiskRankInfo object"),
+        (b"<html>502 Bad Gateway</html>", "not valid JSON"),
+        (b"[" * 100_000, "not valid JSON"),
+        (b'{"gate_snapshot": 2, "response": {}}', "envelope version 2"),
+        (b'{"gate_snapshot": 1, "response": []}', "no 'response' object"),
+        (b'{"gate_snapshot": 1, "response": {"RiskRankInfo": 5}}', "no RiskRankInfo object"),
+    ],
+)
+def test_unreadable_snapshots_are_source_errors(data: bytes, fragment: str) -> None:
+    with pytest.raises(SourceError) as info:
+        parse_snapshot(data, "bad.json")
+    assert fragment in info.value.message
+    assert "bad.json" in info.value.message
+    assert info.value.exit_code == 3
+
+
+def test_api_error_body_is_reported_as_such() -> None:
+    body = {"Code": "Forbidden.RAM", "Message": "not authorized", "RequestId": "R-9"}
+    with pytest.raises(SourceError) as info:
+        parse_snapshot(json.dumps(body).encode(), "err.json")
+    assert "Forbidden.RAM" in info.value.message
+    assert info.value.request_id == "R-9"
+
+
+def test_missing_file_is_a_source_error(tmp_path: Path) -> None:
+    with pytest.raises(SourceError) as info:
+        read_snapshot(str(tmp_path / "nope.json"))
+    assert "cannot read snapshot" in info.value.message
+    assert info.value.hint
+
+
+def test_directory_is_a_source_error(tmp_path: Path) -> None:
+    with pytest.raises(SourceError):
+        read_snapshot(str(tmp_path))
+
+
+def envelope(fetched_at: Any) -> Any:
+    data = {"gate_snapshot": 1, "fetched_at": fetched_at, "response": ranking_body()}
+    return parse_snapshot(json.dumps(data).encode(), "e.json")
+
+
+NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def test_max_age_accepts_a_fresh_snapshot() -> None:
+    check_max_age(envelope("2026-11-28T11:00:00Z"), dt.timedelta(hours=2), NOW)
+
+
+def test_max_age_refuses_an_old_snapshot() -> None:
+    with pytest.raises(SourceError) as info:
+        check_max_age(envelope("2026-11-27T11:00:00Z"), dt.timedelta(hours=24), NOW)
+    assert "older than --max-age 1d" in info.value.message
+
+
+@pytest.mark.parametrize("fetched_at", [None, "", "yesterday"])
+def test_max_age_refuses_snapshots_without_a_readable_time(fetched_at: Any) -> None:
+    with pytest.raises(SourceError):
+        check_max_age(envelope(fetched_at), dt.timedelta(hours=24), NOW)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90s", dt.timedelta(seconds=90)),
+        ("15m", dt.timedelta(minutes=15)),
+        ("24h", dt.timedelta(hours=24)),
+        ("7d", dt.timedelta(days=7)),
+        ("1d12h", dt.timedelta(days=1, hours=12)),
+    ],
+)
+def test_parse_duration(text: str, expected: dt.timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "soon", "12", "1w", "-1h"])
+def test_parse_duration_rejects_nonsense(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
