@@ -13,7 +13,8 @@ cannot carry, since one of them makes GitLab reject the whole file.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 
 from junit_xml import TestCase, TestSuite
 
@@ -49,10 +50,9 @@ def _body(result: Result, headline: str) -> str:
     return "\n".join(lines)
 
 
-def _case(entry: ImageReport, result: Result) -> TestCase:
-    identity = xml_safe(entry.image.name)
+def _case(identity: str, result: Result) -> TestCase:
     case = TestCase(
-        xml_safe(f"{result.policy}/{result.rule} [{entry.image.name}]"),
+        xml_safe(f"{result.policy}/{result.rule} [{identity}]"),
         classname=identity,
         file=xml_safe(result.file),
     )
@@ -79,7 +79,33 @@ def _case(entry: ImageReport, result: Result) -> TestCase:
     return case
 
 
-def _suite(entry: ImageReport) -> TestSuite:
+def _identities(entries: Sequence[ImageReport]) -> list[str]:
+    """Each image's name for CI views, unique within the report.
+
+    Consumers collapse cases with the same suite, classname and name, so images that share
+    ``namespace/repository:tag`` (a re-pushed tag ranked twice) are told apart by digest,
+    else by uuid, else by an ordinal.
+    """
+    names = [xml_safe(entry.image.name) for entry in entries]
+    shared = {name for name, count in Counter(names).items() if count > 1}
+    taken: set[str] = set()
+    identities: list[str] = []
+    for entry, name in zip(entries, names, strict=True):
+        identity = name
+        if name in shared:
+            digest = xml_safe(entry.image.digest.lower().removeprefix("sha256:"))[:12]
+            uuid = xml_safe(entry.image.uuid)
+            candidates = [f"{name} (digest {digest})" if digest else "", f"{name} (uuid {uuid})"]
+            identity = next((c for c in candidates if c and c not in taken), name)
+        base, ordinal = identity, 2
+        while identity in taken:
+            identity, ordinal = f"{base} #{ordinal}", ordinal + 1
+        taken.add(identity)
+        identities.append(identity)
+    return identities
+
+
+def _suite(entry: ImageReport, identity: str) -> TestSuite:
     image = entry.image
     properties = {
         "digest": xml_safe(image.digest),
@@ -88,8 +114,8 @@ def _suite(entry: ImageReport) -> TestSuite:
         "ranked_in": ",".join(image.ranked_in),
     }
     return TestSuite(
-        xml_safe(image.name),
-        [_case(entry, r) for r in entry.results],
+        identity,
+        [_case(identity, r) for r in entry.results],
         properties=properties,
     )
 
@@ -135,7 +161,8 @@ def _serialize(suites: Iterable[TestSuite]) -> str:
 
 class JunitFormat(Format):
     def render(self, report: Report) -> str:
-        suites = [_suite(entry) for entry in report.images if entry.results]
+        entries = [entry for entry in report.images if entry.results]
+        suites = [_suite(e, n) for e, n in zip(entries, _identities(entries), strict=True)]
         gate_suite = _gate_suite(report)
         if gate_suite is not None:
             suites.append(gate_suite)
