@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from gate.model import ImageReport, Outcome, Report, WaiverStatus
 from gate.report import Format
-from gate.report.text import one_line
+from gate.report.text import one_line, terminal_safe
 
 _STYLE: dict[Outcome, tuple[str, str]] = {
     Outcome.FAIL: ("FAIL", "red"),
@@ -73,7 +73,7 @@ class ConsoleFormat(Format):
         lines: list[str] = []
         if self.banner:
             lines += [self.banner, ""]
-        lines.append(self._header(report))
+        lines.append(terminal_safe(self._header(report)))
         lines.append("")
         shown = 0
         for entry in report.images:
@@ -133,7 +133,7 @@ class ConsoleFormat(Format):
         mark = style("✗", "red", True) if entry.verdict == "fail" else style("~", "yellow", True)
         details = [f"ranked in {', '.join(image.ranked_in)}"]
         if image.digest:
-            details.append(f"digest {image.digest[:12]}")
+            details.append(f"digest {one_line(image.digest[:12])}")
         lines = [f"{mark} {style(one_line(image.name), bold=True)}  ({'; '.join(details)})"]
         for result in entry.results:
             if result.outcome is Outcome.PASS:
