@@ -22,6 +22,7 @@ from gate import __version__
 from gate.errors import EXIT_USAGE, GateError, SourceError, UsageError
 
 if TYPE_CHECKING:
+    from gate.imageref import ImageRef
     from gate.model import Image, Policy, Report, SourceInfo
     from gate.source.snapshot import Snapshot
 
@@ -272,6 +273,27 @@ def _write_error_junit(path: str | None, error: GateError) -> None:
     help="Evaluate every ranked image.",
 )
 @click.option(
+    "--image",
+    "images",
+    multiple=True,
+    envvar="GATE_IMAGE",
+    show_envvar=True,
+    metavar="REF",
+    help="Evaluate this image: [REGISTRY/]NAMESPACE/REPOSITORY[:TAG][@sha256:DIGEST] "
+    "(no tag and no digest means :latest; with a digest, the digest is matched). Repeatable; "
+    "needs no --namespace, and adds to it when both are given.",
+)
+@click.option(
+    "--unranked",
+    type=click.Choice(["pass", "warn", "fail"]),
+    default="warn",
+    show_default=True,
+    envvar="GATE_UNRANKED",
+    show_envvar=True,
+    help="Outcome for an --image that the ranking does not list (the ranking lists only "
+    "images Security Center ranked, so its risk is unknown).",
+)
+@click.option(
     "--snapshot",
     metavar="FILE",
     envvar="GATE_SNAPSHOT",
@@ -306,6 +328,14 @@ def _write_error_junit(path: str | None, error: GateError) -> None:
     envvar="GATE_JUNIT",
     show_envvar=True,
     help="Write a JUnit XML report to PATH (also when the data cannot be read).",
+)
+@click.option(
+    "--summary",
+    "summary_path",
+    metavar="PATH",
+    envvar="GATE_SUMMARY",
+    show_envvar=True,
+    help="Write the Markdown summary (as shown in a GitHub job summary) to PATH.",
 )
 @click.option(
     "--override",
@@ -344,11 +374,14 @@ def check(
     policies: tuple[str, ...],
     namespaces: tuple[str, ...],
     all_namespaces: bool,
+    images: tuple[str, ...],
+    unranked: str,
     snapshot: str | None,
     max_age: str | None,
     demo: bool,
     json_path: str | None,
     junit_path: str | None,
+    summary_path: str | None,
     override: str | None,
     now_text: str | None,
     require_images: bool,
@@ -362,22 +395,29 @@ def check(
 ) -> None:
     """Evaluate ranked images against policies and exit with the verdict.
 
-    Select images with --namespace NS (repeatable, globs allowed) or --all-namespaces.
-    Without --snapshot or --demo the ranking is fetched live from the Security Center API
-    with credentials from the Alibaba Cloud default chain (environment, OIDC role, CLI
-    profile, ECS RAM role).
+    Select images with --namespace NS (repeatable, globs allowed), --all-namespaces, or
+    --image REF for exactly the images about to be deployed. Without --snapshot or --demo
+    the ranking is fetched live from the Security Center API with credentials from the
+    Alibaba Cloud default chain (environment, OIDC role, CLI profile, ECS RAM role).
 
     \b
     Examples:
       gate check --demo
       gate check --snapshot ranking.json --namespace 'prod-*' --junit gate.xml
       gate check --namespace prod --policy policies/ --json report.json
+      gate check --image registry.cn-hangzhou.aliyuncs.com/prod/api:1.4.2
+
+    Under GitHub Actions (GITHUB_ACTIONS=true) the gate also writes the job summary, step
+    outputs and annotations; under GitLab CI (GITLAB_CI=true) the console report is folded
+    into collapsible sections.
     """
     try:
         report = _run_check(
             policies=policies,
             namespaces=namespaces,
             all_namespaces=all_namespaces,
+            images=images,
+            unranked=unranked,
             snapshot=snapshot,
             max_age=max_age,
             demo=demo,
@@ -395,6 +435,7 @@ def check(
         )
     except GateError as error:
         _write_error_junit(junit_path, error)
+        _publish_error(error, junit_path, summary_path)
         raise
 
     from gate.report.console import ConsoleFormat
@@ -408,13 +449,50 @@ def check(
         from gate.report.json_report import JsonFormat
 
         write_atomic(json_path, JsonFormat().render(report))
+    if summary_path:
+        from gate.report.github import MarkdownFormat
+
+        write_atomic(summary_path, MarkdownFormat().render(report))
+    annotations = ""
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        from gate.ci import github
+
+        annotations = github.publish(report, junit=junit_path, json=json_path)
     to_stderr = json_path == "-" or junit_path == "-"
     stream = sys.stderr if to_stderr else sys.stdout
-    colour = stream.isatty() and "NO_COLOR" not in os.environ
+    gitlab = os.environ.get("GITLAB_CI") == "true"
+    # GitLab's log viewer renders ANSI colours, although the job's stdout is no TTY.
+    colour = (stream.isatty() or gitlab) and "NO_COLOR" not in os.environ
     banner = DEMO_BANNER if demo else None
-    text = ConsoleFormat(color=colour, quiet=quiet, banner=banner).render(report)
-    click.echo(text, nl=False, err=to_stderr, color=colour)
+    if gitlab:
+        import time
+
+        from gate.report.gitlab import GitlabConsoleFormat
+
+        text = GitlabConsoleFormat(
+            timestamp=int(time.time()), color=colour, quiet=quiet, banner=banner
+        ).render(report)
+    else:
+        text = ConsoleFormat(color=colour, quiet=quiet, banner=banner).render(report)
+    click.echo(text + annotations, nl=False, err=to_stderr, color=colour)
     sys.exit(report.exit_code)
+
+
+def _publish_error(error: GateError, junit_path: str | None, summary_path: str | None) -> None:
+    """Make a run that evaluated nothing visible in the summary, outputs and annotations."""
+    if summary_path:
+        from gate.report.files import write_atomic
+        from gate.report.github import error_summary
+
+        with contextlib.suppress(GateError):
+            write_atomic(summary_path, error_summary(error.render(), error.exit_code))
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        from gate.ci import github
+
+        with contextlib.suppress(GateError):
+            click.echo(
+                github.publish_error(error.render(), error.exit_code, junit=junit_path), nl=False
+            )
 
 
 def _run_check(
@@ -429,6 +507,8 @@ def _run_check(
     now_text: str | None,
     require_images: bool,
     live: dict[str, Any],
+    images: Sequence[str] = (),
+    unranked: str = "warn",
 ) -> Report:
     if namespaces and all_namespaces:
         raise UsageError("use either --namespace or --all-namespaces, not both")
@@ -436,10 +516,10 @@ def _run_check(
         raise UsageError(
             "--demo evaluates the bundled sample; it cannot be combined with --snapshot"
         )
-    if not namespaces and not all_namespaces and not demo:
+    if not namespaces and not all_namespaces and not demo and not images:
         raise UsageError(
-            "choose the images to evaluate: --namespace NS (repeatable, globs allowed) "
-            "or --all-namespaces",
+            "choose the images to evaluate: --namespace NS (repeatable, globs allowed), "
+            "--all-namespaces, or --image REF (repeatable)",
             hint="try 'gate check --demo' to see the gate on bundled sample data",
         )
     if override is not None and not override.strip():
@@ -454,6 +534,9 @@ def _run_check(
             raise UsageError(f"--max-age: {exc}") from None
         if not snapshot:
             raise UsageError("--max-age applies to --snapshot files")
+    from gate.imageref import parse_image_ref
+
+    refs = tuple(parse_image_ref(text) for text in images)
     now = _parse_now(now_text)
     loaded = _load_policies(policies)
 
@@ -467,7 +550,18 @@ def _run_check(
             check_max_age(data, age, dt.datetime.now(dt.timezone.utc))
     else:
         data = _fetch_live(**live)
-    return _evaluate(loaded, data.body, data.info, namespaces, now, override, require_images)
+    return _evaluate(
+        loaded,
+        data.body,
+        data.info,
+        namespaces,
+        now,
+        override,
+        require_images,
+        all_namespaces=all_namespaces,
+        refs=refs,
+        unranked=unranked,
+    )
 
 
 def _evaluate(
@@ -478,13 +572,20 @@ def _evaluate(
     now: dt.date,
     override: str | None,
     require_images: bool,
+    *,
+    all_namespaces: bool = False,
+    refs: Sequence[ImageRef] = (),
+    unranked: str = "warn",
 ) -> Report:
-    from gate.evaluate import evaluate, select_images
+    from gate.evaluate import evaluate, select
+    from gate.model import Outcome
     from gate.source.normalize import normalize
 
     wanted = {m for p in policies for r in p.rules for m in r.condition.metrics}
     ranking = normalize(body, wanted)
-    selected: list[Image] = select_images(ranking.images, list(namespaces) or None)
+    selected: list[Image] = select(
+        ranking.images, namespaces=namespaces, all_namespaces=all_namespaces, refs=refs
+    )
     return evaluate(
         policies,
         selected,
@@ -494,6 +595,8 @@ def _evaluate(
         override=override,
         require_images=require_images,
         warnings=ranking.warnings,
+        refs=refs,
+        unranked=Outcome(unranked),
     )
 
 

@@ -25,6 +25,7 @@ import fnmatch
 import re
 from collections.abc import Sequence
 
+from gate.imageref import ImageRef
 from gate.model import (
     Enforcement,
     Image,
@@ -50,6 +51,52 @@ def select_images(images: Sequence[Image], namespaces: Sequence[str] | None) -> 
     return [image for image in images if regex.match(image.namespace)]
 
 
+def select(
+    images: Sequence[Image],
+    *,
+    namespaces: Sequence[str] = (),
+    all_namespaces: bool = False,
+    refs: Sequence[ImageRef] = (),
+) -> list[Image]:
+    """The union of the chosen namespaces and the ``--image`` references, in ranking order.
+
+    With neither namespaces nor references, every image is selected.
+    """
+    if all_namespaces or (not namespaces and not refs):
+        return list(images)
+    in_namespaces = {id(i) for i in select_images(images, namespaces)} if namespaces else set()
+    return [i for i in images if id(i) in in_namespaces or any(r.matches(i) for r in refs)]
+
+
+UNRANKED_NOTE = (
+    "the Security Center ranking lists only images Security Center has ranked; an image "
+    "missing from it may be unscanned or simply not ranked, so its risk is unknown"
+)
+
+
+def unranked_report(ref: ImageRef, outcome: Outcome) -> ImageReport:
+    """The one result for an ``--image`` reference that no ranked image matches."""
+    if outcome not in (Outcome.PASS, Outcome.WARN, Outcome.FAIL):
+        raise ValueError(f"unranked outcome must be pass, warn or fail, not {outcome.value}")
+    enforcement = Enforcement.HARD_MANDATORY if outcome is Outcome.FAIL else Enforcement.ADVISORY
+    message = (
+        f"{ref.text} is not in the Security Center ranking, so its risk is unknown "
+        f"(--unranked {outcome.value})"
+    )
+    result = Result(
+        policy="gate",
+        rule="unranked",
+        enforcement=enforcement,
+        outcome=outcome,
+        condition=f"--unranked {outcome.value}",
+        values={},
+        message=message,
+        waiver=None,
+        file="",
+    )
+    return ImageReport(ref.placeholder(), (result,))
+
+
 def _cannot_evaluate(image: Image, missing: Sequence[str]) -> str:
     reasons = []
     for metric in missing:
@@ -73,8 +120,14 @@ def evaluate(
     override: str | None = None,
     require_images: bool = False,
     warnings: Sequence[str] = (),
+    refs: Sequence[ImageRef] = (),
+    unranked: Outcome = Outcome.WARN,
 ) -> Report:
-    """Evaluate every image against every rule in scope and return the report."""
+    """Evaluate every image against every rule in scope and return the report.
+
+    ``refs`` are the ``--image`` references; each one that matches none of ``images`` is
+    reported as unranked with the ``unranked`` outcome (pass, warn or fail).
+    """
     waivers_for: dict[tuple[str, str], list[Waiver]] = {}
     for policy in policies:
         for waiver in policy.waivers:
@@ -169,8 +222,20 @@ def evaluate(
             unchecked += 1
         reports.append(ImageReport(image, tuple(results)))
 
+    absent: dict[str, ImageRef] = {}
+    for ref in refs:
+        if not any(ref.matches(image) for image in images):
+            absent.setdefault(ref.name, ref)
+    reports += [unranked_report(ref, unranked) for ref in absent.values()]
+
     notes = list(warnings)
-    if not images:
+    if absent:
+        names = ", ".join(ref.text for ref in absent.values())
+        notes.append(
+            f"{len(absent)} image(s) not in the ranking: {names}; {UNRANKED_NOTE} "
+            f"(--unranked {unranked.value})"
+        )
+    if not images and not absent:
         where = ", ".join(selection) if selection else "the ranking"
         notes.append(
             f"no ranked image matched {where}: nothing was evaluated"
@@ -212,5 +277,5 @@ def evaluate(
         warnings=tuple(notes),
         override=override,
         require_images=require_images,
+        refs=tuple(ref.text for ref in refs),
     )
-

@@ -75,8 +75,18 @@ class Image:
 
     @property
     def name(self) -> str:
-        """Stable identity for people and CI views: ``namespace/repository:tag``."""
+        """Stable identity for people and CI views: ``namespace/repository:tag``.
+
+        An image known only by digest (an unranked ``--image`` reference) shows it instead.
+        """
+        if not self.tag and self.digest:
+            return f"{self.namespace}/{self.repository}@{self.digest}"
         return f"{self.namespace}/{self.repository}:{self.tag}"
+
+    @property
+    def ranked(self) -> bool:
+        """False for an ``--image`` reference the ranking does not list."""
+        return bool(self.ranked_in)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +224,8 @@ class Report:
     warnings: tuple[str, ...]
     override: str | None
     require_images: bool = False
+    refs: tuple[str, ...] = ()
+    """Image references given with ``--image``, as written."""
 
     def summary(self) -> dict[str, int]:
         counts = {o.value: 0 for o in OUTCOME_ORDER}

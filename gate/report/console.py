@@ -85,6 +85,13 @@ class ConsoleFormat(Format):
         if passed and counts["images"]:
             lines.append(style(f"✓ {passed} image(s) passed every check", "green"))
             lines.append("")
+        lines += self._notes(report)
+        return "\n".join(lines + tail) + "\n"
+
+    def _notes(self, report: Report) -> list[str]:
+        """Warnings, waivers needing attention and the override, each block blank-line ended."""
+        style = self.style
+        lines: list[str] = []
         attention = [w for w in report.waivers if w.status is not WaiverStatus.ACTIVE]
         if report.warnings:
             lines.append(style("Warnings:", "yellow", True))
@@ -105,7 +112,7 @@ class ConsoleFormat(Format):
                 f"Override in effect for soft-mandatory rules: {one_line(report.override)}"
             )
             lines.append("")
-        return "\n".join(lines + tail) + "\n"
+        return lines
 
     def _header(self, report: Report) -> str:
         src = report.source
@@ -120,18 +127,20 @@ class ConsoleFormat(Format):
             f"{p.name} ({p.file}{', bundled' if p.bundled else ''})" for p in report.policies
         )
         selection = ", ".join(report.selection) if report.selection else "all namespaces"
-        return (
-            f"Evaluated {len(report.images)} image(s) from {where}\n"
-            f"  namespaces: {selection}\n"
-            f"  policies:   {policies}\n"
-            f"  date:       {report.now.isoformat()}"
-        )
+        lines = [f"Evaluated {len(report.images)} image(s) from {where}"]
+        if report.selection or not report.refs:
+            lines.append(f"  namespaces: {selection}")
+        if report.refs:
+            lines.append(f"  images:     {one_line(', '.join(report.refs))}")
+        lines.append(f"  policies:   {policies}")
+        lines.append(f"  date:       {report.now.isoformat()}")
+        return "\n".join(lines)
 
     def _image(self, entry: ImageReport) -> list[str]:
         style = self.style
         image = entry.image
         mark = style("✗", "red", True) if entry.verdict == "fail" else style("~", "yellow", True)
-        details = [f"ranked in {', '.join(image.ranked_in)}"]
+        details = [f"ranked in {', '.join(image.ranked_in)}" if image.ranked else "not ranked"]
         if image.digest:
             details.append(f"digest {one_line(image.digest[:12])}")
         lines = [f"{mark} {style(one_line(image.name), bold=True)}  ({'; '.join(details)})"]

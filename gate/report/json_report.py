@@ -4,7 +4,7 @@ Shape::
 
     {"version": 1, "verdict": "pass"|"fail", "exit_code": n, "now": "YYYY-MM-DD",
      "source": {"kind", "path", "region", "endpoint", "request_id", "fetched_at"},
-     "policies": [{"name", "file", "bundled"}], "selection": [...],
+     "policies": [{"name", "file", "bundled"}], "selection": [...], "image_refs": [...],
      "summary": {"images", "checks", "pass", "fail", "warn", "waived", "overridden", "error"},
      "images": [{"namespace", "repository", "tag", "digest", "uuid", "image_id", "ranked_in",
                  "verdict", "results": [{"policy", "rule", "enforcement", "outcome",
@@ -12,6 +12,9 @@ Shape::
      "waivers": [{"policy", "rule", "images", "expires", "status", "reason", "owner",
                   "uses", "days_left"}],
      "warnings": [...], "override": null | {"reason"}}
+
+``image_refs`` lists the ``--image`` references as written. An image the ranking does not
+list has ``"ranked_in": []`` and one result of policy ``gate``, rule ``unranked``.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ def to_document(report: Report) -> dict[str, Any]:
             {"name": p.name, "file": p.file, "bundled": p.bundled} for p in report.policies
         ],
         "selection": list(report.selection),
+        "image_refs": list(report.refs),
         "summary": report.summary(),
         "images": [
             {

@@ -1,0 +1,1 @@
+"""Adapters for the CI systems the gate runs in (GitHub Actions, GitLab CI)."""
