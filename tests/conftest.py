@@ -195,10 +195,17 @@ def gate_command() -> list[str]:
     return [found]
 
 
+_LEAKY = ("NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE", "CI")
+
+
 @pytest.fixture(autouse=True)
 def _isolate_gate_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No GATE_* or colour variables leak in from the developer's or CI's environment."""
+    """No GATE_*, colour or CI variables leak in from the developer's or CI's environment.
+
+    The gate behaves differently under GitHub Actions and GitLab CI (annotations, step
+    outputs, folded sections); tests that want that set the variables themselves.
+    """
     for key in list(os.environ):
-        if key.startswith("GATE_") or key in ("NO_COLOR", "FORCE_COLOR"):
+        if key.startswith(("GATE_", "GITHUB_", "GITLAB_", "CI_")) or key in _LEAKY:
             monkeypatch.delenv(key, raising=False)
     yield
