@@ -26,7 +26,7 @@ from collections.abc import Iterable
 
 from gate.model import ImageReport, Outcome, Report, Result, WaiverStatus
 from gate.report import Format
-from gate.report.text import one_line
+from gate.report.text import one_line, terminal_safe
 
 MAX_ROWS = 50
 MAX_NOTES = 30
@@ -228,7 +228,8 @@ def error_summary(message: str, exit_code: int) -> str:
 def _annotation(level: str, entry: ImageReport, result: Result) -> str:
     title = f"{TITLE}: {result.policy}/{result.rule} ({result.outcome.value})"
     message = f"{entry.image.name}: {result.message or result.condition}"
-    return command(level, one_line(message), title=one_line(title))
+    # Line breaks survive (escaped) in the message; control characters and ANSI escapes do not.
+    return command(level, terminal_safe(message), title=one_line(title))
 
 
 def _capped(level: str, lines: list[str], noun: str) -> list[str]:
