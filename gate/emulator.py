@@ -229,55 +229,55 @@ class Emulator:
     # --- one request --------------------------------------------------------------------
 
     def handle(self, handler: _Handler) -> None:
+        """Decide the answer, record it, then write it (so a client never sees an answer
+        before :attr:`received` knows about it)."""
         with self._lock:
             self._count += 1
             number = self._count
         headers = lower_headers(handler.headers.items())
-        status, code = 0, None
-        try:
-            status, code = self._respond(handler, number, headers)
-        except (BrokenPipeError, ConnectionResetError):
-            handler.close_connection = True
+        reply = self._decide(handler, number, headers)
         with self._lock:
             self._received.append(
-                Received(number, handler.command, handler.path, headers, status, code)
+                Received(number, handler.command, handler.path, headers, reply.status, reply.code)
             )
         if self._log is not None:
-            outcome = "connection reset" if status == 0 else f"{status} {code or 'OK'}"
-            self._log(f"#{number} {handler.command} {handler.path} -> {outcome}")
+            outcome = "connection reset" if reply.status == 0 else str(reply.status)
+            code = f" {reply.code}" if reply.code else ""
+            self._log(f"#{number} {handler.command} {handler.path} -> {outcome}{code}")
+        try:
+            _write(handler, reply, self._stopping)
+        except (BrokenPipeError, ConnectionResetError):
+            handler.close_connection = True
 
-    def _respond(
-        self, handler: _Handler, number: int, headers: dict[str, str]
-    ) -> tuple[int, str | None]:
+    def _decide(self, handler: _Handler, number: int, headers: Mapping[str, str]) -> _Reply:
         faults = self.faults
         if number <= faults.reset_first:
-            _reset(handler)
-            return 0, None
+            return _Reply(0, None)
         if faults.delay:
             self._stopping.wait(faults.delay)
         body = _read_body(handler, headers)
         if body is None:
-            return self._error(handler, headers, ApiError(400, "InvalidParameter"))
+            return _error(headers, ApiError(400, "InvalidParameter"))
         phase = number - faults.reset_first
         if phase <= faults.fail_first:
-            return self._error(handler, headers, ApiError(faults.fail_status, faults.fail_code))
+            return _error(headers, ApiError(faults.fail_status, faults.fail_code))
         phase -= faults.fail_first
         if phase <= faults.throttle_first:
             extra = {}
             if faults.retry_after_ms is not None:
                 extra["x-acs-retry-after"] = str(faults.retry_after_ms)
-            return self._error(handler, headers, ApiError(400, "Throttling.User"), extra)
+            return _error(headers, ApiError(400, "Throttling.User"), extra)
         path, _, raw_query = handler.path.partition("?")
         query = parse_query(raw_query)
         rejection = self.verify(handler.command, path, query, headers, body)
         if rejection is not None:
-            return self._error(handler, headers, rejection)
+            return _error(headers, rejection)
         types = [value for name, value in query if name.startswith("Types.")]
         unknown = [t for t in types if t not in TYPE_KEYS]
         if unknown:
             message = f"Specified parameter Types is not valid: {', '.join(unknown)}."
-            return self._error(handler, headers, ApiError(400, "InvalidParameter", message))
-        return self._serve(handler, types)
+            return _error(headers, ApiError(400, "InvalidParameter", message))
+        return self._serve(types)
 
     def verify(
         self,
@@ -341,62 +341,68 @@ class Emulator:
             self._nonces[nonce] = now
         return None
 
-    def _serve(self, handler: _Handler, types: list[str]) -> tuple[int, str | None]:
+    def _serve(self, types: list[str]) -> _Reply:
         request_id = new_request_id()
         with self._lock:
             self._served += 1
             served = self._served
         fault = self.faults.body
         if fault is not None and (self.faults.body_first == 0 or served <= self.faults.body_first):
-            return self._spoiled(handler, fault, request_id, types)
+            return self._spoiled(fault, request_id)
         body = dict(self.response)
         body["RequestId"] = request_id
         ranking = body.get("RiskRankInfo")
         if types and isinstance(ranking, dict):
             dropped = {key for name, key in TYPE_KEYS.items() if name not in types}
             body["RiskRankInfo"] = {k: v for k, v in ranking.items() if k not in dropped}
-        _send(handler, 200, _json(body), request_id)
-        return 200, None
+        return _Reply(200, None, request_id, _json(body))
 
-    def _spoiled(
-        self, handler: _Handler, fault: str, request_id: str, types: list[str]
-    ) -> tuple[int, str | None]:
+    def _spoiled(self, fault: str, request_id: str) -> _Reply:
+        code = f"fault:{fault}"
         if fault == "truncated":
             data = _json({**self.response, "RequestId": request_id})
-            _send(handler, 200, data[: len(data) // 2], request_id, length=len(data))
-            handler.close_connection = True
-        elif fault == "non-json":
+            return _Reply(200, code, request_id, data[: len(data) // 2], length=len(data))
+        if fault == "non-json":
             page = b"<!DOCTYPE html><html><body><h1>Welcome to the guest network</h1></body></html>"
-            _send(handler, 200, page, request_id, content_type="text/html; charset=utf-8")
-        elif fault == "no-ranking":
-            _send(handler, 200, _json({"RequestId": request_id}), request_id)
-        elif fault == "empty":
+            return _Reply(200, code, request_id, page, content_type="text/html; charset=utf-8")
+        if fault == "no-ranking":
+            return _Reply(200, code, request_id, _json({"RequestId": request_id}))
+        if fault == "empty":
             ranking: dict[str, list[Any]] = {"VulAsap": [], "Baseline": []}
-            _send(
-                handler, 200, _json({"RequestId": request_id, "RiskRankInfo": ranking}), request_id
-            )
-        else:
-            _send_huge(handler, request_id, self.faults.huge_size, self._stopping)
-        return 200, f"fault:{fault}"
+            body = _json({"RequestId": request_id, "RiskRankInfo": ranking})
+            return _Reply(200, code, request_id, body)
+        return _Reply(200, code, request_id, huge=self.faults.huge_size)
 
-    def _error(
-        self,
-        handler: _Handler,
-        headers: Mapping[str, str],
-        error: ApiError,
-        extra: Mapping[str, str] | None = None,
-    ) -> tuple[int, str | None]:
-        request_id = new_request_id()
-        envelope = {
-            "RequestId": request_id,
-            "HostId": headers.get("host", "tds.aliyuncs.com"),
-            "Code": error.code,
-            "Message": error.text,
-            "Recommend": "https://api.aliyun.com/troubleshoot"
-            f"?q={error.code}&product=Sas&requestId={request_id}",
-        }
-        _send(handler, error.status, _json(envelope), request_id, extra=extra)
-        return error.status, error.code
+
+@dataclass(frozen=True)
+class _Reply:
+    """One answer, decided before any byte is written. Status 0 resets the connection."""
+
+    status: int
+    code: str | None
+    request_id: str = ""
+    body: bytes = b""
+    content_type: str = "application/json;charset=utf-8"
+    length: int | None = None
+    """The Content-Length to announce when it differs from the body (a truncated answer)."""
+    extra: Mapping[str, str] = field(default_factory=dict)
+    huge: int | None = None
+    """Stream a valid ranking of this many bytes instead of ``body``."""
+
+
+def _error(
+    headers: Mapping[str, str], error: ApiError, extra: Mapping[str, str] | None = None
+) -> _Reply:
+    request_id = new_request_id()
+    envelope = {
+        "RequestId": request_id,
+        "HostId": headers.get("host", "tds.aliyuncs.com"),
+        "Code": error.code,
+        "Message": error.text,
+        "Recommend": "https://api.aliyun.com/troubleshoot"
+        f"?q={error.code}&product=Sas&requestId={request_id}",
+    }
+    return _Reply(error.status, error.code, request_id, _json(envelope), extra=extra or {})
 
 
 class _Server(ThreadingHTTPServer):
@@ -447,35 +453,35 @@ def _read_body(handler: _Handler, headers: Mapping[str, str]) -> bytes | None:
     return handler.rfile.read(length) if length else b""
 
 
-def _send(
-    handler: _Handler,
-    status: int,
-    body: bytes,
-    request_id: str,
-    *,
-    content_type: str = "application/json;charset=utf-8",
-    length: int | None = None,
-    extra: Mapping[str, str] | None = None,
-) -> None:
+def _write(handler: _Handler, reply: _Reply, stop: threading.Event) -> None:
+    if reply.status == 0:
+        # Abort with a TCP RST instead of an answer.
+        linger = struct.pack("ii", 1, 0)
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+        handler.close_connection = True
+        handler.connection.close()
+        return
+    if reply.huge is not None:
+        _write_huge(handler, reply.request_id, reply.huge, stop)
+        return
+    _head(handler, reply.status, reply.request_id, reply.length or len(reply.body), reply)
+    handler.wfile.write(reply.body)
+    handler.wfile.flush()
+    if reply.length is not None and reply.length != len(reply.body):
+        handler.close_connection = True
+
+
+def _head(handler: _Handler, status: int, request_id: str, length: int, reply: _Reply) -> None:
     handler.send_response(status)
-    handler.send_header("Content-Type", content_type)
-    handler.send_header("Content-Length", str(len(body) if length is None else length))
+    handler.send_header("Content-Type", reply.content_type)
+    handler.send_header("Content-Length", str(length))
     handler.send_header("x-acs-request-id", request_id)
-    for name, value in (extra or {}).items():
+    for name, value in reply.extra.items():
         handler.send_header(name, value)
     handler.end_headers()
-    handler.wfile.write(body)
-    handler.wfile.flush()
 
 
-def _reset(handler: _Handler) -> None:
-    """Abort the connection with a TCP RST instead of an answer."""
-    handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    handler.close_connection = True
-    handler.connection.close()
-
-
-def _send_huge(handler: _Handler, request_id: str, size: int, stop: threading.Event) -> None:
+def _write_huge(handler: _Handler, request_id: str, size: int, stop: threading.Event) -> None:
     """Stream a valid ranking of exactly ``size`` bytes (or the smallest valid one)."""
     prefix = f'{{"RequestId":"{request_id}","RiskRankInfo":{{"VulAsap":['.encode()
     suffix = b'],"Baseline":[]}}'
@@ -496,22 +502,17 @@ def _send_huge(handler: _Handler, request_id: str, size: int, stop: threading.Ev
     count = max((room + 1) // (item_length + 1), 0)
     used = count * item_length + max(count - 1, 0)
     padding = b" " * max(room - used, 0)
-    handler.send_response(200)
-    handler.send_header("Content-Type", "application/json;charset=utf-8")
-    handler.send_header("Content-Length", str(len(prefix) + used + len(padding) + len(suffix)))
-    handler.send_header("x-acs-request-id", request_id)
-    handler.end_headers()
+    length = len(prefix) + used + len(padding) + len(suffix)
+    _head(handler, 200, request_id, length, _Reply(200, None))
     handler.wfile.write(prefix)
     batch = 2000
-    for start in range(0, count, batch):
+    for first in range(0, count, batch):
         if stop.is_set():
             handler.close_connection = True
             return
-        items = (
-            template.replace("@" * 10, f"{i:010d}") for i in range(start, min(start + batch, count))
-        )
-        chunk = ",".join(items)
-        handler.wfile.write((("," if start else "") + chunk).encode())
+        numbers = range(first, min(first + batch, count))
+        chunk = ",".join(template.replace("@" * 10, f"{i:010d}") for i in numbers)
+        handler.wfile.write((("," if first else "") + chunk).encode())
     handler.wfile.write(padding + suffix)
     handler.wfile.flush()
 
@@ -545,25 +546,45 @@ def _send_huge(handler: _Handler, request_id: str, size: int, stop: threading.Ev
     help="Treat the access keys as STS keys that must send this x-acs-security-token.",
 )
 @click.option(
-    "--reset-first", type=click.IntRange(min=0), default=0, help="Reset the first N connections."
+    "--reset-first",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="Reset the first N connections (TCP RST, no answer).",
 )
 @click.option(
     "--fail-first",
     type=click.IntRange(min=0),
     default=0,
-    help="Then fail N requests with --fail-status/--fail-code.",
+    metavar="N",
+    help="Then fail N requests with --fail-status and --fail-code.",
 )
-@click.option("--fail-status", type=click.IntRange(400, 599), default=503, show_default=True)
-@click.option("--fail-code", default="ServiceUnavailable", show_default=True)
+@click.option(
+    "--fail-status",
+    type=click.IntRange(400, 599),
+    default=503,
+    show_default=True,
+    metavar="STATUS",
+    help="HTTP status of the injected failures.",
+)
+@click.option(
+    "--fail-code",
+    default="ServiceUnavailable",
+    show_default=True,
+    metavar="CODE",
+    help="Error code of the injected failures (e.g. NoPermission with 403).",
+)
 @click.option(
     "--throttle-first",
     type=click.IntRange(min=0),
     default=0,
+    metavar="N",
     help="Then throttle N requests (HTTP 400 Throttling.User).",
 )
 @click.option(
     "--retry-after-ms",
     type=click.IntRange(min=0),
+    metavar="MS",
     help="Send x-acs-retry-after (milliseconds) with throttled answers.",
 )
 @click.option(
@@ -578,6 +599,7 @@ def _send_huge(handler: _Handler, request_id: str, size: int, stop: threading.Ev
     "--body-first",
     type=click.IntRange(min=0),
     default=0,
+    metavar="N",
     help="Spoil only the first N successful answers (0: all).",
 )
 @click.option(

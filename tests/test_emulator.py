@@ -314,10 +314,6 @@ def test_huge_body_beyond_the_limit_is_refused(
 ) -> None:
     monkeypatch.setattr(api, "MAX_BODY_BYTES", 1_000_000)
     assert "larger than" in failure(emulator).message
-    # The server logs the request once its write fails on the closed connection.
-    give_up = time.monotonic() + 5
-    while not emulator.received and time.monotonic() < give_up:
-        time.sleep(0.01)
     assert len(emulator.received) == 1
 
 

@@ -8,6 +8,7 @@ live-API path pays for it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +27,11 @@ CREDENTIAL_SOURCES = (
 )
 
 REDACTED = "<redacted>"
+
+# The library attaches its own stderr handlers at import: "credentials" prints failed ECS
+# metadata lookups with tracebacks, and "alibabacloud-tea" prints raw request URLs and
+# headers (tokens included) when DEBUG=sdk is set. The gate reports the chain's outcome itself.
+LIBRARY_LOGGERS = ("credentials", "alibabacloud-tea")
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,15 @@ class Credentials:
         return text
 
 
+def _silence_library_logging() -> None:
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+
+
 def no_credentials_error() -> SourceError:
     ways = "; ".join(f"({i}) {way}" for i, way in enumerate(CREDENTIAL_SOURCES, start=1))
     return SourceError(
@@ -82,6 +97,7 @@ def resolve_credentials(*, log: Callable[[str], None] | None = None) -> Credenti
             f"cannot load alibabacloud-credentials: {exc}",
             hint="reinstall acs-image-gate with its dependencies",
         ) from None
+    _silence_library_logging()
 
     # The chain raises CredentialException when every provider declines, but individual
     # providers can leak other exceptions (ValueError, OSError, JSON errors): all mean "none".

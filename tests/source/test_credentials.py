@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gate.errors import EXIT_DATA, SourceError
-from gate.source.credentials import Credentials, resolve_credentials
+from gate.source.credentials import LIBRARY_LOGGERS, Credentials, resolve_credentials
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,6 +81,21 @@ def test_no_credentials_is_a_source_error_listing_the_ways(
     assert error.__suppress_context__
     # The chain's reasons are there for --debug.
     assert any("unable to load credentials" in line for line in lines)
+
+
+def test_library_loggers_print_nothing(
+    credentials_env: Callable[..., Path], capfd: pytest.CaptureFixture[str]
+) -> None:
+    credentials_env()
+    with pytest.raises(SourceError):
+        resolve_credentials()
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.warning("Refresh credentials failed", exc_info=ValueError("boom"))
+        logger.debug("> x-acs-security-token : secret-token")
+        assert all(isinstance(h, logging.NullHandler) for h in logger.handlers)
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")
 
 
 def test_half_configured_environment_is_no_credentials(
