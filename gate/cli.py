@@ -411,6 +411,7 @@ def check(
     outputs and annotations; under GitLab CI (GITLAB_CI=true) the console report is folded
     into collapsible sections.
     """
+    _distinct_outputs({"--json": json_path, "--junit": junit_path, "--summary": summary_path})
     try:
         report = _run_check(
             policies=policies,
@@ -476,6 +477,19 @@ def check(
         text = ConsoleFormat(color=colour, quiet=quiet, banner=banner).render(report)
     click.echo(text + annotations, nl=False, err=to_stderr, color=colour)
     sys.exit(report.exit_code)
+
+
+def _distinct_outputs(outputs: dict[str, str | None]) -> None:
+    """Refuse, before any work, two reports bound for one place: each would spoil the other."""
+    seen: dict[str, str] = {}
+    for option, path in outputs.items():
+        if not path:
+            continue
+        key = path if path == "-" else os.path.realpath(path)
+        if key in seen:
+            where = "standard output" if path == "-" else path
+            raise UsageError(f"{seen[key]} and {option} both write to {where}; give each its own")
+        seen[key] = option
 
 
 def _publish_error(error: GateError, junit_path: str | None, summary_path: str | None) -> None:

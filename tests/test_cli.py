@@ -520,3 +520,13 @@ def test_colour_on_a_terminal_unless_no_color(tmp_path: Path) -> None:
     plain = read_terminal({"NO_COLOR": "1"}, "check", "--demo", cwd=str(tmp_path))
     assert "expected to BLOCK" in plain
     assert not ANSI.search(plain)
+
+
+@pytest.mark.parametrize("same", ["-", "report.out"])
+def test_two_reports_to_one_place_is_a_usage_error(files: dict[str, str], same: str) -> None:
+    target = same if same == "-" else str(Path(files["dir"]) / same)
+    result = check(files, "--all-namespaces", "--json", target, "--junit", target)
+    assert result.exit_code == 2
+    assert "--json and --junit both write to" in result.stderr
+    assert result.stdout == ""
+    assert not (Path(files["dir"]) / same).exists()
