@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from gate.model import Report
@@ -308,3 +310,33 @@ def test_valid_against_the_junit_schema(junit_xsd: Path, make: Any) -> None:
     schema = etree.XMLSchema(etree.parse(str(junit_xsd)))
     tree = strip_extensions(parse(make()))
     assert schema.validate(tree), schema.error_log
+
+
+# --- property-based: whatever the API sends, the file parses ---------------------------------
+
+ANY_TEXT = st.text(
+    alphabet=st.characters(codec=None, exclude_categories=()), max_size=30
+)  # surrogates, controls and all
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    names=st.lists(st.tuples(ANY_TEXT, ANY_TEXT, ANY_TEXT, ANY_TEXT), min_size=1, max_size=4),
+    counter=st.one_of(st.integers(-5, 5), ANY_TEXT),
+    override=ANY_TEXT,
+)
+def test_any_api_strings_give_a_strict_parse_with_unique_cases(
+    names: list[tuple[str, str, str, str]], counter: Any, override: str
+) -> None:
+    body = ranking_body(
+        vul_asap=[
+            image_entry(ns, repo, tag, uuid=uuid, digest=uuid, detail={"imageVulAsap": counter})
+            for ns, repo, tag, uuid in names
+        ]
+    )
+    policy = load_policy("version: 1\nname: p\nrules: [{id: r, fail_if: imageVulAsap > 0}]\n")
+    images = normalize(body).images
+    root = parse(JunitFormat().render(run_engine(policy, images, override=override)))
+    found = triples(root)
+    assert len(found) == len(images)
+    assert len(set(found)) == len(found)

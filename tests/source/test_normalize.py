@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gate.errors import SourceError
 from gate.source.normalize import normalize, to_number
@@ -250,3 +252,42 @@ def test_absent_or_null_lists_are_empty() -> None:
 )
 def test_to_number(value: Any, expected: Any) -> None:
     assert to_number(value) == expected
+
+
+# --- property-based: any JSON in the image records is an outcome, never a crash ------------
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+FIELDS = ["RepoNamespace", "RepoName", "Tag", "Digest", "Uuid", "ImageId", "VulCount", "ImageSize"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    fields=st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES, max_size=len(FIELDS)),
+    detail=st.one_of(
+        JSON_VALUES,
+        st.dictionaries(st.sampled_from(["imageVulAsap", "imageVulLater"]), JSON_VALUES).map(
+            json.dumps
+        ),
+    ),
+)
+def test_any_image_record_normalises_or_is_a_source_error(
+    fields: dict[str, Any], detail: Any
+) -> None:
+    entry = {**image_entry(), **fields, "RiskLevelDetail": detail}
+    ranking = normalize(ranking_body(vul_asap=[entry], baseline=[entry]))
+    (image,) = ranking.images
+    assert all(isinstance(v, str) for v in (image.namespace, image.repository, image.tag))
+    for name, value in image.metrics.items():
+        assert isinstance(value, (int, float)) and not isinstance(value, bool), name
+        assert value == value  # not NaN
+    assert set(image.metrics).isdisjoint(image.metric_problems)
