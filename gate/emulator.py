@@ -40,6 +40,7 @@ from typing import Any, cast
 import click
 
 from gate.errors import GateError
+from gate.source.api import ACTION, VERSION
 from gate.source.signer import (
     DATE_FORMAT,
     lower_headers,
@@ -49,8 +50,6 @@ from gate.source.signer import (
 )
 from gate.source.snapshot import parse_snapshot
 
-ACTION = "GetDockerhubImageRiskRankInfo"
-VERSION = "2018-12-03"
 MAX_SKEW = dt.timedelta(minutes=15)
 MAX_REQUEST_BODY = 1024 * 1024
 BODY_FAULTS = ("truncated", "non-json", "no-ranking", "empty", "huge")

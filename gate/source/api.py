@@ -33,11 +33,10 @@ import httpx
 from gate import __version__
 from gate.errors import SourceError, UsageError
 from gate.source.credentials import REDACTED, Credentials, resolve_credentials
-from gate.source.signer import AcsV3Auth, canonical_query
+from gate.source.signer import AcsV3Auth, canonical_query, format_date
 
 ACTION = "GetDockerhubImageRiskRankInfo"
 VERSION = "2018-12-03"
-DEFAULT_REGION = "cn-hangzhou"
 RANKING_TYPES = ("vulAsap", "baseline")
 DEFAULT_RETRIES = 3
 DEFAULT_TIMEOUT = 60.0
@@ -224,10 +223,6 @@ def retry_after_seconds(headers: httpx.Headers, now: dt.datetime) -> float | Non
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -453,7 +448,7 @@ def fetch_ranking(
                     request_id=outcome.request_id,
                     region=region,
                     endpoint=base_url,
-                    fetched_at=_iso(now()),
+                    fetched_at=format_date(now()),
                     attempts=attempt,
                 )
             failure = outcome

@@ -136,7 +136,6 @@ class Signed:
 
     canonical_request: str
     string_to_sign: str
-    signed_headers: tuple[str, ...]
     signature: str
     authorization: str
 
@@ -171,7 +170,6 @@ def sign(
     return Signed(
         canonical_request=canonical,
         string_to_sign=to_sign,
-        signed_headers=tuple(names),
         signature=sig,
         authorization=authorization(access_key_id, names, sig),
     )
