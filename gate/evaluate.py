@@ -242,7 +242,11 @@ def evaluate(
             + (" (--require-images makes this a failure)" if require_images else "")
         )
     if unchecked:
-        notes.append(f"{unchecked} selected image(s) are outside the scope of every policy")
+        nothing = unchecked == len(reports) and require_images
+        notes.append(
+            f"{unchecked} selected image(s) are outside the scope of every policy"
+            + (": nothing was evaluated (--require-images makes this a failure)" if nothing else "")
+        )
 
     waiver_reports: list[WaiverReport] = []
     for policy in policies:

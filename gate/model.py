@@ -238,7 +238,8 @@ class Report:
 
     @property
     def empty_selection_fails(self) -> bool:
-        return self.require_images and not self.images
+        """``--require-images`` and no rule evaluated anything: none selected, or all scoped out."""
+        return self.require_images and not any(image.results for image in self.images)
 
     @property
     def verdict(self) -> str:

@@ -423,3 +423,23 @@ def test_evaluate_is_pure_and_records_its_inputs() -> None:
     assert first.selection == ("ns",)
     assert first.now == TODAY
     assert first.policies == (policy,)
+
+
+def test_require_images_fails_when_no_rule_applies_to_any_selected_image() -> None:
+    """Selected images that every policy scopes out were not evaluated either: no silent pass."""
+    policy = load_policy(
+        "version: 1\nname: p\nscope: {namespaces: [prod-*]}\n"
+        "rules: [{id: r, fail_if: imageVulAsap > 0}]\n"
+    )
+    images = [make_image("prod", metrics=TRUE)]  # "prod" is not "prod-*"
+    lenient = run_engine(policy, images, selection=("prod",))
+    assert lenient.exit_code == 0
+    assert any("outside the scope of every policy" in w for w in lenient.warnings)
+    strict = run_engine(policy, images, selection=("prod",), require_images=True)
+    assert strict.summary()["checks"] == 0
+    assert strict.exit_code == 1
+    assert strict.empty_selection_fails
+    assert any(
+        "outside the scope of every policy" in w and "--require-images" in w
+        for w in strict.warnings
+    )

@@ -122,11 +122,15 @@ def _suite(entry: ImageReport, identity: str) -> TestSuite:
 
 def _gate_suite(report: Report) -> TestSuite | None:
     """Run-level cases, so an empty selection is visible in CI test views too."""
-    if report.images:
+    if any(entry.results for entry in report.images):
         return None
     where = ", ".join(report.selection) or "the ranking"
     case = TestCase(f"gate/selection [{xml_safe(where)}]", classname="gate")
-    message = xml_safe(one_line(f"no ranked image matched {where}: nothing was evaluated"))
+    if report.images:
+        why = f"{len(report.images)} selected image(s) are outside the scope of every policy"
+    else:
+        why = f"no ranked image matched {where}"
+    message = xml_safe(one_line(f"{why}: nothing was evaluated"))
     if report.require_images:
         case.add_failure_info(
             message=message,

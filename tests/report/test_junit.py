@@ -340,3 +340,17 @@ def test_any_api_strings_give_a_strict_parse_with_unique_cases(
     found = triples(root)
     assert len(found) == len(images)
     assert len(set(found)) == len(found)
+
+
+def test_selected_images_outside_every_scope_with_require_images_is_a_failure() -> None:
+    policy = load_policy(
+        "version: 1\nname: p\nscope: {namespaces: [prod-*]}\n"
+        "rules: [{id: r, fail_if: imageVulAsap > 0}]\n"
+    )
+    report = run_engine(policy, [make_image("prod")], selection=("prod",), require_images=True)
+    root = render(report)
+    (element,) = root.iter("testcase")
+    failure = element.find("failure")
+    assert failure is not None
+    assert "outside the scope of every policy" in failure.get("message")
+    assert failure.text.splitlines()[0] == failure.get("message")
