@@ -71,7 +71,10 @@ def handle_errors(func: F) -> F:
 
 
 def _on_terminate(signum: int, frame: object) -> None:
-    # Unwind normally so temporary report files are removed; never exit 0.
+    # Unwind normally so temporary report files are removed. Exit 128+signal, never 0, and
+    # never 1 (click's own Ctrl-C handling), which would read as "the gate blocked".
+    if signum == signal.SIGINT:
+        click.echo("interrupted", err=True)
     raise SystemExit(128 + signum)
 
 
@@ -715,11 +718,9 @@ def schema() -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     signal.signal(signal.SIGTERM, _on_terminate)
+    signal.signal(signal.SIGINT, _on_terminate)
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="gate")
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
     except GateError as error:  # pragma: no cover - commands convert their own
         _fail(error)
     except Exception as exc:  # a bug: say so, never pass

@@ -10,6 +10,7 @@ import json
 import os
 import pty
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -542,3 +543,29 @@ def test_two_reports_to_one_place_is_a_usage_error(files: dict[str, str], same: 
     assert "--json and --junit both write to" in result.stderr
     assert result.stdout == ""
     assert not (Path(files["dir"]) / same).exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX signals and FIFOs")
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupted_run_exits_128_plus_signal_not_1(
+    tmp_path: Path, signum: int, code: int
+) -> None:
+    """Exit 1 means "the gate blocked"; an interrupted run must not look like a verdict."""
+    fifo = tmp_path / "ranking.fifo"
+    os.mkfifo(fifo)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
+    process = subprocess.Popen(
+        [*gate_command(), "check", "--snapshot", str(fifo), "--all-namespaces"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean,
+    )
+    # Opening the FIFO for writing returns once the gate has opened it for reading, so the
+    # gate is past start-up and blocked on its input when the signal arrives.
+    with open(fifo, "wb") as writer:
+        writer.write(b'{"RiskRankInfo": ')
+        writer.flush()
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == code, err
+    assert b"Traceback" not in err
