@@ -40,6 +40,10 @@ DEMO_BANNER = (
     "reference, checked against the bundled default policy. The sample has urgent\n"
     "vulnerabilities, so this demo is expected to BLOCK (exit 1)."
 )
+DEMO_BANNER_OWN_POLICIES = (
+    "Demo: the bundled sample is the example response from the Security Center API\n"
+    "reference, checked against the policies you gave with --policy."
+)
 
 
 def _fail(error: GateError) -> NoReturn:
@@ -467,7 +471,7 @@ def check(
     gitlab = os.environ.get("GITLAB_CI") == "true"
     # GitLab's log viewer renders ANSI colours, although the job's stdout is no TTY.
     colour = (stream.isatty() or gitlab) and "NO_COLOR" not in os.environ
-    banner = DEMO_BANNER if demo else None
+    banner = (DEMO_BANNER_OWN_POLICIES if policies else DEMO_BANNER) if demo else None
     if gitlab:
         import time
 

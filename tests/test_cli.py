@@ -569,3 +569,15 @@ def test_interrupted_run_exits_128_plus_signal_not_1(
         _, err = process.communicate(timeout=60)
     assert process.returncode == code, err
     assert b"Traceback" not in err
+
+
+def test_demo_with_own_policies_does_not_claim_the_default_policy(files: dict[str, str]) -> None:
+    lenient = Path(files["dir"]) / "lenient.yaml"
+    lenient.write_text(
+        "version: 1\nname: lenient\nrules: [{id: huge, fail_if: ImageSize > 9999}]\n"
+    )
+    result = run("check", "--demo", "--policy", str(lenient))
+    assert result.exit_code == 0
+    assert "bundled sample" in result.stdout
+    assert "default policy" not in result.stdout
+    assert "expected to BLOCK" not in result.stdout
