@@ -197,6 +197,16 @@ def test_long_flat_chains_compile_or_fail_cleanly(source: str) -> None:
     assert condition.explain(values)
 
 
+def test_a_long_but_reasonable_chain_compiles() -> None:
+    condition = compile_condition(" or ".join(f"VulCount > {n}" for n in range(60)))
+    assert condition.evaluate({"VulCount": 30})
+    assert not condition.evaluate({"VulCount": 0})
+
+
+def test_an_overly_long_chain_says_to_split_the_rule() -> None:
+    assert "split it into several rules" in error_of(" or ".join(["vul>0"] * 200)).reason
+
+
 def test_too_long_expression_is_an_error() -> None:
     assert "longer than" in error_of("imageVulAsap > " + "0" * MAX_LENGTH).reason
 
