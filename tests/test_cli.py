@@ -162,6 +162,33 @@ def test_exit_3_still_writes_junit_with_one_error_case(files: dict[str, str]) ->
     assert [p.name for p in junit.parent.iterdir()] == ["gate.xml"]  # no temporary file left
 
 
+@pytest.mark.parametrize("which", ["garbage", "bad_policy"])
+def test_nothing_evaluated_replaces_a_stale_json_report_with_an_error_verdict(
+    files: dict[str, str], which: str
+) -> None:
+    report = Path(files["dir"]) / "gate.json"
+    report.write_text(json.dumps({"version": 1, "verdict": "pass", "exit_code": 0}))
+    if which == "garbage":
+        args = ["check", "--snapshot", files["garbage"], "--all-namespaces"]
+    else:
+        args = [
+            "check",
+            "--snapshot",
+            files["snapshot"],
+            "--policy",
+            files["bad_policy"],
+            "-n",
+            "x",
+        ]
+    result = run(*args, "--json", str(report))
+    expected = 3 if which == "garbage" else 2
+    assert result.exit_code == expected
+    document = json.loads(report.read_text())
+    assert document["verdict"] == "error"
+    assert document["exit_code"] == expected
+    assert document["error"]["message"].splitlines()[0] in result.stderr
+
+
 def test_policy_error_also_writes_a_junit_error_case(files: dict[str, str]) -> None:
     junit = Path(files["dir"]) / "gate.xml"
     result = run(

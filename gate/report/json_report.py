@@ -13,6 +13,9 @@ Shape::
                   "uses", "days_left"}],
      "warnings": [...], "override": null | {"reason"}}
 
+When nothing could be evaluated (exit 2 or 3) the file still replaces any previous one, as
+``{"version": 1, "verdict": "error", "exit_code": n, "error": {"kind", "message"}}``.
+
 ``image_refs`` lists the ``--image`` references as written. An image the ranking does not
 list has ``"ranked_in": []`` and one result of policy ``gate``, rule ``unranked``.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from gate.errors import GateError
 from gate.model import Report, Result, Waiver
 from gate.report import Format
 
@@ -104,6 +108,17 @@ def to_document(report: Report) -> dict[str, Any]:
         "warnings": list(report.warnings),
         "override": {"reason": report.override} if report.override else None,
     }
+
+
+def error_document(error: GateError) -> str:
+    """The JSON written when nothing could be evaluated (exit 2 or 3): verdict ``error``."""
+    document = {
+        "version": SCHEMA_VERSION,
+        "verdict": "error",
+        "exit_code": error.exit_code,
+        "error": {"kind": type(error).__name__, "message": error.render()},
+    }
+    return json.dumps(document, indent=2) + "\n"
 
 
 class JsonFormat(Format):
