@@ -249,6 +249,17 @@ def _write_error_junit(path: str | None, error: GateError) -> None:
         write_atomic(path, error_report(error.render(), title=title))
 
 
+def _write_error_json(path: str | None, error: GateError) -> None:
+    """Replace a previous run's JSON report, so nothing downstream reads a stale verdict."""
+    if not path:
+        return
+    from gate.report.files import write_atomic
+    from gate.report.json_report import error_document
+
+    with contextlib.suppress(GateError):
+        write_atomic(path, error_document(error))
+
+
 @cli.command(epilog=EXIT_CODES)
 @click.option(
     "--policy",
@@ -443,6 +454,7 @@ def check(
         )
     except GateError as error:
         _write_error_junit(junit_path, error)
+        _write_error_json(json_path, error)
         _publish_error(error, junit_path, summary_path)
         raise
 
