@@ -106,7 +106,8 @@ def write_private(path: str, token: str) -> None:
     try:
         fd = os.open(path, flags, 0o600)
         try:
-            os.fchmod(fd, 0o600)  # also when the file already existed
+            if hasattr(os, "fchmod"):  # not on Windows runners, where modes do not apply
+                os.fchmod(fd, 0o600)  # also when the file already existed
             os.write(fd, token.encode("utf-8"))
         finally:
             os.close(fd)
