@@ -40,8 +40,10 @@ while IFS= read -r line; do
   line="${line%"${line##*[![:space:]]}"}"
   [ -n "$line" ] && args+=(--policy "$line")
 done <<< "${INPUT_POLICY:-}"
-for item in ${INPUT_NAMESPACE//,/ }; do args+=(--namespace "$item"); done
-for item in ${INPUT_IMAGE//,/ }; do args+=(--image "$item"); done
+namespaces="${INPUT_NAMESPACE:-}"
+images="${INPUT_IMAGE:-}"
+for item in ${namespaces//,/ }; do args+=(--namespace "$item"); done
+for item in ${images//,/ }; do args+=(--image "$item"); done
 [ -n "${INPUT_UNRANKED:-}" ] && args+=(--unranked "$INPUT_UNRANKED")
 [ -n "${INPUT_REGION:-}" ] && args+=(--region "$INPUT_REGION")
 [ -n "${INPUT_ENDPOINT:-}" ] && args+=(--endpoint "$INPUT_ENDPOINT")
