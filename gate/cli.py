@@ -624,7 +624,8 @@ def _evaluate(
         selected,
         now=now,
         source=source,
-        selection=tuple(namespaces),
+        # With --image, say that every namespace was taken too (the header lists both).
+        selection=tuple(namespaces) or (("*",) if all_namespaces and refs else ()),
         override=override,
         require_images=require_images,
         warnings=ranking.warnings,
