@@ -12,6 +12,12 @@ API strings are not clean, and this module gives each oddity a defined outcome:
   one extra level and counted in a warning, since it carries the same data.
 
 Only the metrics some rule needs are kept, so large rankings stay small in memory.
+:class:`DetailReader` reads ``RiskLevelDetail`` strings: a string in the service's usual
+shape (one flat object of plain integers and escape-free strings, keys in the order seen
+before) is read with one regular expression that captures only the wanted counters, and
+anything else is parsed in full with :mod:`json`; both give the same outcome for every input.
+Its :meth:`~DetailReader.hook` does this while the snapshot is being parsed, so the
+counters no rule wants are never held in memory at all.
 """
 
 from __future__ import annotations
@@ -19,15 +25,17 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from gate.errors import SourceError
 from gate.model import Image, Number
 from gate.policy.metrics import CATALOGUE, DETAIL_COUNTERS, IMAGE_FIELDS, MAX_MAGNITUDE
 
 LISTS = ("VulAsap", "Baseline")
+DETAIL_KEY = "RiskLevelDetail"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +45,10 @@ class Ranking:
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:
+        return value.strip()
     if value is None:
         return ""
-    if isinstance(value, str):
-        return value.strip()
     return str(value).strip()
 
 
@@ -86,19 +94,19 @@ def _parse_detail(raw: Any) -> tuple[dict[str, Any] | None, str | None, bool]:
     double = False
     try:
         detail = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         if '\\"' not in text:
             return None, "RiskLevelDetail is not valid JSON", False
         try:
             detail = json.loads(json.loads(f'"{text}"'))
-        except ValueError:
+        except (ValueError, RecursionError):
             return None, "RiskLevelDetail is not valid JSON", False
         double = True
     if isinstance(detail, str):  # a JSON string holding the object: one level too many
         try:
             detail = json.loads(detail)
             double = True
-        except ValueError:
+        except (ValueError, RecursionError):
             return None, "RiskLevelDetail is not valid JSON", False
     if not isinstance(detail, dict):
         return None, f"RiskLevelDetail is a JSON {type(detail).__name__}, not an object", False
@@ -108,6 +116,124 @@ def _parse_detail(raw: Any) -> tuple[dict[str, Any] | None, str | None, bool]:
 def _describe(value: Any) -> str:
     text = json.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+_NO_PROBLEMS: Mapping[str, str] = MappingProxyType({})
+
+# The values the fast path reads: a JSON integer of at most 18 digits (so always within
+# MAX_MAGNITUDE) or a string without escapes and control characters. Anything else (floats,
+# null, nesting, whitespace between tokens, escapes) goes through json.
+_VALUE = r'-?(?:0|[1-9][0-9]{0,17})|"[^"\\\x00-\x1f]*"'
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_]{1,64}")
+MAX_TEMPLATES = 8
+MAX_TEMPLATE_KEYS = 200
+
+
+class Detail(NamedTuple):
+    """What one ``RiskLevelDetail`` says about the counters a :class:`DetailReader` wants."""
+
+    metrics: dict[str, Number]
+    problems: Mapping[str, str]
+    error: str | None
+    double: bool
+    names: tuple[str, ...]
+    """The counters that were read: a body read for other rules cannot be used."""
+
+
+class _Template(NamedTuple):
+    fullmatch: Callable[[str], re.Match[str] | None]
+    order: tuple[str, ...]  # the wanted counters, in the order the groups capture them
+    absent: Mapping[str, str]  # problems for the wanted counters the shape lacks
+
+
+class DetailReader:
+    """Reads ``RiskLevelDetail`` values, keeping only the wanted counters.
+
+    The service sends one flat object with the same keys in the same order for every
+    image. After parsing one such string with :mod:`json`, the reader compiles its shape
+    into a regular expression: the exact keys in that order, each value a short integer or
+    an escape-free string, with groups capturing only the wanted counters. A string that
+    matches it is valid JSON with exactly those keys, so what the groups capture is what
+    ``json.loads`` would return; every other string takes the full parse. At most
+    :data:`MAX_TEMPLATES` shapes are learnt, so hostile data cannot make it compile forever.
+    """
+
+    def __init__(self, wanted: Iterable[str] | None = None) -> None:
+        names = set(CATALOGUE if wanted is None else wanted)
+        self.names = tuple(n for n in DETAIL_COUNTERS if n in names)
+        self._templates: list[_Template] = []
+        self._shapes: set[tuple[str, ...]] = set()
+
+    def read(self, raw: Any) -> Detail:
+        if type(raw) is str:
+            for template in self._templates:
+                match = template.fullmatch(raw)
+                if match is not None:
+                    return self._matched(match.groups(), template)
+        return self._parse(raw)
+
+    def hook(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """A ``json.loads`` object hook: read each image's detail while the body is parsed."""
+        if DETAIL_KEY in obj:
+            obj[DETAIL_KEY] = self.read(obj[DETAIL_KEY])
+        return obj
+
+    def _matched(self, groups: tuple[str, ...], template: _Template) -> Detail:
+        try:
+            metrics: dict[str, Number] = dict(zip(template.order, map(int, groups), strict=True))
+        except ValueError:  # a counter sent as a string (int() refuses the quote)
+            metrics = {}
+            problems = dict(template.absent)
+            for name, text in zip(template.order, groups, strict=True):
+                value: Any = text[1:-1] if text.startswith('"') else int(text)
+                number = to_number(value)
+                if number is None:
+                    problems[name] = f"{name} is not a number: {_describe(value)}"
+                else:
+                    metrics[name] = number
+            return Detail(metrics, problems or _NO_PROBLEMS, None, False, self.names)
+        return Detail(metrics, template.absent, None, False, self.names)
+
+    def _parse(self, raw: Any) -> Detail:
+        detail, error, double = _parse_detail(raw)
+        metrics: dict[str, Number] = {}
+        problems: dict[str, str] = {}
+        if detail is None:
+            return Detail(metrics, _NO_PROBLEMS, error, double, self.names)
+        for name in self.names:
+            if name not in detail or detail[name] is None:
+                problems[name] = f"{name} is missing from RiskLevelDetail"
+                continue
+            number = to_number(detail[name])
+            if number is None:
+                problems[name] = f"{name} is not a number: {_describe(detail[name])}"
+            else:
+                metrics[name] = number
+        if isinstance(raw, str) and not double:
+            self._learn(tuple(detail))
+        return Detail(metrics, problems or _NO_PROBLEMS, None, double, self.names)
+
+    def _learn(self, keys: tuple[str, ...]) -> None:
+        if (
+            len(self._templates) >= MAX_TEMPLATES
+            or len(keys) > MAX_TEMPLATE_KEYS
+            or keys in self._shapes
+            or not all(_PLAIN_KEY.fullmatch(key) for key in keys)
+        ):
+            return
+        self._shapes.add(keys)
+        wanted = set(self.names)
+        parts = [
+            f'"{key}":({_VALUE})' if key in wanted else f'"{key}":(?:{_VALUE})' for key in keys
+        ]
+        pattern = re.compile(r"\{" + ",".join(parts) + r"\}")
+        absent = {n: f"{n} is missing from RiskLevelDetail" for n in self.names if n not in keys}
+        order = tuple(key for key in keys if key in wanted)
+        self._templates.append(
+            _Template(
+                pattern.fullmatch, order, MappingProxyType(absent) if absent else _NO_PROBLEMS
+            )
+        )
 
 
 def _entries(info: dict[str, Any], types: Iterable[str]) -> Iterable[tuple[str, int, Any]]:
@@ -125,16 +251,22 @@ def _entries(info: dict[str, Any], types: Iterable[str]) -> Iterable[tuple[str, 
 
 
 def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Ranking:
-    """Images of the ranking, each once, keeping only the ``wanted`` metrics (default: all)."""
+    """Images of the ranking, each once, keeping only the ``wanted`` metrics (default: all).
+
+    ``body`` may have been parsed with a :meth:`DetailReader.hook` for the same ``wanted``
+    metrics; its details are then already read.
+    """
     info = body.get("RiskRankInfo")
     if not isinstance(info, dict):
         raise SourceError("the response has no RiskRankInfo object; nothing was evaluated")
     names = set(CATALOGUE if wanted is None else wanted)
-    detail_names = [n for n in DETAIL_COUNTERS if n in names]
+    reader = DetailReader(names)
     field_names = [n for n in IMAGE_FIELDS if n in names]
 
-    by_identity: dict[tuple[str, ...], int] = {}
-    images: list[Image] = []
+    # Identity: the Uuid (a str key), else namespace, repository, tag and digest (a tuple).
+    by_identity: dict[str | tuple[str, ...], int] = {}
+    ranked_in: list[tuple[str, ...]] = []
+    found: list[dict[str, Any]] = []  # each image's fields but ranked_in
     double_escaped = 0
     for list_name, index, entry in _entries(info, LISTS):
         if not isinstance(entry, dict):
@@ -143,60 +275,62 @@ def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Rank
                 "not an image object",
                 hint="the response is malformed; nothing was evaluated",
             )
-        namespace = _text(entry.get("RepoNamespace"))
-        repository = _text(entry.get("RepoName"))
-        tag = _text(entry.get("Tag"))
-        digest = _text(entry.get("Digest"))
         uuid = _text(entry.get("Uuid"))
-        identity = ("uuid", uuid) if uuid else ("ref", namespace, repository, tag, digest)
-        seen = by_identity.get(identity)
+        identity: str | tuple[str, ...] = uuid
+        seen = by_identity.get(uuid) if uuid else None
+        if seen is None:
+            namespace = _text(entry.get("RepoNamespace"))
+            repository = _text(entry.get("RepoName"))
+            tag = _text(entry.get("Tag"))
+            digest = _text(entry.get("Digest"))
+            if not uuid:
+                identity = (namespace, repository, tag, digest)
+                seen = by_identity.get(identity)
         if seen is not None:
-            first = images[seen]
-            if list_name not in first.ranked_in:
-                images[seen] = replace(first, ranked_in=(*first.ranked_in, list_name))
+            if list_name not in ranked_in[seen]:
+                ranked_in[seen] += (list_name,)
             continue
 
-        metrics: dict[str, Number] = {}
-        problems: dict[str, str] = {}
-        detail, data_error, double = _parse_detail(entry.get("RiskLevelDetail"))
-        double_escaped += double
-        for name in detail_names:
-            if detail is None:
-                continue
-            if name not in detail or detail[name] is None:
-                problems[name] = f"{name} is missing from RiskLevelDetail"
-                continue
-            number = to_number(detail[name])
-            if number is None:
-                problems[name] = f"{name} is not a number: {_describe(detail[name])}"
-            else:
-                metrics[name] = number
-        for name in field_names:
-            raw = entry.get(name)
-            number = to_number(raw)
-            if number is None:
-                problems[name] = (
-                    f"{name} is missing from the image record"
-                    if raw is None
-                    else f"{name} is not a number: {_describe(raw)}"
-                )
-            else:
-                metrics[name] = number
-        by_identity[identity] = len(images)
-        images.append(
-            Image(
-                namespace=namespace,
-                repository=repository,
-                tag=tag,
-                digest=digest,
-                uuid=uuid,
-                image_id=_text(entry.get("ImageId")),
-                ranked_in=(list_name,),
-                metrics=metrics,
-                metric_problems=problems,
-                data_error=data_error,
-            )
+        detail = entry.get(DETAIL_KEY)
+        if not isinstance(detail, Detail):
+            detail = reader.read(detail)
+        elif detail.names != reader.names:
+            raise ValueError("the body's RiskLevelDetail was read for other metrics")
+        double_escaped += detail.double
+        metrics = detail.metrics
+        problems = detail.problems
+        if field_names:
+            metrics, problems = dict(metrics), dict(problems)
+            for name in field_names:
+                raw = entry.get(name)
+                number = to_number(raw)
+                if number is None:
+                    problems[name] = (
+                        f"{name} is missing from the image record"
+                        if raw is None
+                        else f"{name} is not a number: {_describe(raw)}"
+                    )
+                else:
+                    metrics[name] = number
+        by_identity[identity] = len(found)
+        ranked_in.append((list_name,))
+        found.append(
+            {
+                "namespace": namespace,
+                "repository": repository,
+                "tag": tag,
+                "digest": digest,
+                "uuid": uuid,
+                "image_id": _text(entry.get("ImageId")),
+                "metrics": metrics,
+                "metric_problems": problems,
+                "data_error": detail.error,
+            }
         )
+    # Built once every list has been seen: an image may be ranked in both.
+    images = [
+        Image(**fields, ranked_in=lists) for fields, lists in zip(found, ranked_in, strict=True)
+    ]
     warnings = []
     if double_escaped:
         warnings.append(

@@ -3,6 +3,11 @@
 The envelope written by ``gate fetch`` is
 ``{"gate_snapshot": 1, "fetched_at", "region", "endpoint", "request_id", "response": {...}}``.
 Anything that is not JSON, or has no ``RiskRankInfo`` object, is a :class:`SourceError`.
+
+A snapshot may be a whole account's ranking (100,000 images are about 150 MB), so a file is
+held once: its bytes are dropped once decoded and the text once parsed, and an
+``object_hook`` (see :meth:`gate.source.normalize.DetailReader.hook`) can shrink each image
+record while the JSON is parsed.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -18,6 +24,8 @@ from gate.model import SourceInfo
 
 ENVELOPE_KEY = "gate_snapshot"
 ENVELOPE_VERSION = 1
+
+ObjectHook = Callable[[dict[str, Any]], Any]
 
 
 @dataclass(frozen=True)
@@ -28,7 +36,13 @@ class Snapshot:
     info: SourceInfo
 
 
-def read_snapshot(path: str, *, stdin: BinaryIO | None = None, kind: str = "snapshot") -> Snapshot:
+def read_snapshot(
+    path: str,
+    *,
+    stdin: BinaryIO | None = None,
+    kind: str = "snapshot",
+    object_hook: ObjectHook | None = None,
+) -> Snapshot:
     """Read ``path`` (``-`` for standard input) and check it carries a ranking."""
     label = "standard input" if path == "-" else path
     try:
@@ -42,14 +56,35 @@ def read_snapshot(path: str, *, stdin: BinaryIO | None = None, kind: str = "snap
             f"cannot read snapshot {label}: {exc.strerror or exc}",
             hint="pass a file saved by 'gate fetch -o FILE' or by the Alibaba Cloud CLI",
         ) from exc
-    return parse_snapshot(data, label, kind=kind)
+    text = _decode(data, label)
+    del data  # hold the file once, not as bytes and text at the same time
+    document = _load(text, label, object_hook)
+    del text
+    return _from_document(document, label, kind)
 
 
-def parse_snapshot(data: bytes, label: str, *, kind: str = "snapshot") -> Snapshot:
+def parse_snapshot(
+    data: bytes, label: str, *, kind: str = "snapshot", object_hook: ObjectHook | None = None
+) -> Snapshot:
+    return _from_document(_load(_decode(data, label), label, object_hook), label, kind)
+
+
+def _decode(data: bytes, label: str) -> str:
+    """The text of a JSON file, decoded exactly as ``json.loads`` decodes bytes."""
     if not data.strip():
         raise SourceError(f"snapshot {label} is empty", hint="was the fetch interrupted?")
     try:
-        document = json.loads(data)
+        return data.decode(json.detect_encoding(data), "surrogatepass")
+    except ValueError as exc:
+        raise SourceError(
+            f"snapshot {label} is not valid JSON",
+            hint="a truncated download or an error page saved instead of the API response?",
+        ) from exc
+
+
+def _load(text: str, label: str, object_hook: ObjectHook | None) -> Any:
+    try:
+        return json.loads(text, object_hook=object_hook)
     except (ValueError, RecursionError) as exc:
         where = ""
         if isinstance(exc, json.JSONDecodeError):
@@ -58,6 +93,9 @@ def parse_snapshot(data: bytes, label: str, *, kind: str = "snapshot") -> Snapsh
             f"snapshot {label} is not valid JSON{where}",
             hint="a truncated download or an error page saved instead of the API response?",
         ) from exc
+
+
+def _from_document(document: Any, label: str, kind: str) -> Snapshot:
     if not isinstance(document, dict):
         raise SourceError(f"snapshot {label} is a JSON {type(document).__name__}, not an object")
     if ENVELOPE_KEY in document:
