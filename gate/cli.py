@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import gc
 import os
 import signal
 import sys
@@ -70,6 +71,27 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except GateError as error:
             _fail(error)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def without_cyclic_gc(func: F) -> F:
+    """Run a command with the cyclic garbage collector paused.
+
+    A large run allocates millions of objects that form no cycles; the collector would scan
+    them again and again and free nothing (2.7 s of a 5.5 s run at 100,000 images).
+    Reference counting still frees everything as usual.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
 
     return wrapper  # type: ignore[return-value]
 
@@ -388,6 +410,7 @@ def _write_error_json(path: str | None, error: GateError) -> None:
 )
 @live_options
 @handle_errors
+@without_cyclic_gc
 def check(
     policies: tuple[str, ...],
     namespaces: tuple[str, ...],
@@ -576,9 +599,11 @@ def _run_check(
     if demo:
         data = _demo_snapshot()
     elif snapshot:
+        from gate.source.normalize import DetailReader
         from gate.source.snapshot import check_max_age, read_snapshot
 
-        data = read_snapshot(snapshot)
+        # Read each image's counters while parsing: a large file is then held only once.
+        data = read_snapshot(snapshot, object_hook=DetailReader(_wanted(loaded)).hook)
         if age is not None:
             check_max_age(data, age, dt.datetime.now(dt.timezone.utc))
     else:
@@ -595,6 +620,11 @@ def _run_check(
         refs=refs,
         unranked=unranked,
     )
+
+
+def _wanted(policies: Sequence[Policy]) -> set[str]:
+    """The metrics some rule reads: the only ones kept from the ranking."""
+    return {m for p in policies for r in p.rules for m in r.condition.metrics}
 
 
 def _evaluate(
@@ -614,8 +644,7 @@ def _evaluate(
     from gate.model import Outcome
     from gate.source.normalize import normalize
 
-    wanted = {m for p in policies for r in p.rules for m in r.condition.metrics}
-    ranking = normalize(body, wanted)
+    ranking = normalize(body, _wanted(policies))
     selected: list[Image] = select(
         ranking.images, namespaces=namespaces, all_namespaces=all_namespaces, refs=refs
     )

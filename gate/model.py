@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -42,6 +43,9 @@ class Outcome(str, enum.Enum):
     def blocking(self) -> bool:
         return self in (Outcome.FAIL, Outcome.ERROR)
 
+
+_BLOCKING = (Outcome.FAIL, Outcome.ERROR)
+_OUTCOME = operator.attrgetter("outcome")
 
 OUTCOME_ORDER: tuple[Outcome, ...] = (
     Outcome.PASS,
@@ -178,10 +182,14 @@ class Result:
 class ImageReport:
     image: Image
     results: tuple[Result, ...]
+    _verdict: str = field(default="", init=False, repr=False, compare=False)
 
     @property
     def verdict(self) -> str:
-        return "fail" if any(r.outcome.blocking for r in self.results) else "pass"
+        if not self._verdict:  # computed once, in C: reports ask for it image by image
+            failed = any(map(_BLOCKING.__contains__, map(_OUTCOME, self.results)))
+            object.__setattr__(self, "_verdict", "fail" if failed else "pass")
+        return self._verdict
 
 
 class WaiverStatus(str, enum.Enum):
@@ -226,15 +234,17 @@ class Report:
     require_images: bool = False
     refs: tuple[str, ...] = ()
     """Image references given with ``--image``, as written."""
+    _counts: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def summary(self) -> dict[str, int]:
-        counts = {o.value: 0 for o in OUTCOME_ORDER}
-        checks = 0
-        for image in self.images:
-            for result in image.results:
-                counts[result.outcome.value] += 1
-                checks += 1
-        return {"images": len(self.images), "checks": checks, **counts}
+        if not self._counts:  # counted once: a large run has millions of results
+            outcomes = [result.outcome for image in self.images for result in image.results]
+            self._counts.update(
+                images=len(self.images),
+                checks=len(outcomes),
+                **{o.value: outcomes.count(o) for o in OUTCOME_ORDER},
+            )
+        return dict(self._counts)
 
     @property
     def empty_selection_fails(self) -> bool:
@@ -245,7 +255,8 @@ class Report:
     def verdict(self) -> str:
         if self.empty_selection_fails:
             return "fail"
-        return "fail" if any(i.verdict == "fail" for i in self.images) else "pass"
+        counts = self.summary()
+        return "fail" if counts["fail"] or counts["error"] else "pass"
 
     @property
     def exit_code(self) -> int:
