@@ -1,4 +1,4 @@
-"""The "Before deploy" script in docs/ci-integrations.md, run as written against the emulator,
+"""The "Before deploy" script in README.md, run as written against the emulator,
 with a stand-in kubectl that renders a manifest and records what would be applied."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ esac
 
 
 def before_deploy_script() -> str:
-    text = (ROOT / "docs" / "ci-integrations.md").read_text(encoding="utf-8")
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text.split("## Before deploy", 1)[1]
     match = re.search(r"```bash\n(.*?)```", section, re.S)
     assert match is not None
