@@ -6,10 +6,11 @@ Nothing here does I/O. The report owns the verdict and the exit code, so every f
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gate.errors import EXIT_FAIL, EXIT_PASS
@@ -245,6 +246,12 @@ class Report:
                 **{o.value: outcomes.count(o) for o in OUTCOME_ORDER},
             )
         return dict(self._counts)
+
+    def with_warnings(self, notes: Sequence[str]) -> Report:
+        """This report with ``notes`` added to its warnings (and its counts kept)."""
+        report = dataclasses.replace(self, warnings=(*self.warnings, *notes))
+        report._counts.update(self._counts)
+        return report
 
     @property
     def empty_selection_fails(self) -> bool:

@@ -1,12 +1,13 @@
 """Report formats. Each module renders a :class:`~gate.model.Report` one way.
 
-Every format implements :class:`Format`; files are written through :func:`write_atomic`, so
-a crashed or killed run never leaves a half-written report behind.
+Every format implements :class:`Format`; files are written through :func:`write_atomic` (or
+:func:`write_stream`), so a crashed or killed run never leaves a half-written report behind.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterator
 
 from gate.model import Report
 
@@ -17,3 +18,10 @@ class Format(abc.ABC):
     @abc.abstractmethod
     def render(self, report: Report) -> str:
         """The whole document as text."""
+
+    def chunks(self, report: Report) -> Iterator[str]:
+        """The document in pieces, for :func:`~gate.report.files.write_stream`.
+
+        Formats whose documents grow with the ranking stream them, so memory stays bounded.
+        """
+        yield self.render(report)

@@ -10,6 +10,7 @@ import contextlib
 import os
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from gate.errors import OutputError
@@ -17,8 +18,18 @@ from gate.errors import OutputError
 
 def write_atomic(path: str, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically; ``-`` writes to standard output."""
+    write_stream(path, (text,))
+
+
+def write_stream(path: str, chunks: Iterable[str]) -> None:
+    """Write the concatenated ``chunks`` to ``path`` atomically, holding one chunk at a time.
+
+    The chunks are produced while the temporary file is open, so a report of any size
+    needs no more memory than its largest chunk.
+    """
     if path == "-":
-        sys.stdout.write(text)
+        for chunk in chunks:
+            sys.stdout.write(chunk)
         sys.stdout.flush()
         return
     target = Path(path)
@@ -32,8 +43,9 @@ def write_atomic(path: str, text: str) -> None:
             hint="check that the directory exists and is writable",
         ) from exc
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="", buffering=1 << 20) as handle:
+            for chunk in chunks:
+                handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temp, 0o644)

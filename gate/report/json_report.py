@@ -18,15 +18,23 @@ When nothing could be evaluated (exit 2 or 3) the file still replaces any previo
 
 ``image_refs`` lists the ``--image`` references as written. An image the ranking does not
 list has ``"ranked_in": []`` and one result of policy ``gate``, rule ``unranked``.
+
+A whole account's report is a million results. :class:`JsonFormat` streams the document
+image by image and writes each image and result itself, which is far faster than the
+indenting encoder; the output is exactly ``json.dumps(to_document(report), indent=2)``
+(the tests compare them). A passing result is written once and reused for every image that
+shares it (see :mod:`gate.evaluate`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from json.encoder import encode_basestring_ascii as _string
 from typing import Any
 
 from gate.errors import GateError
-from gate.model import Report, Result, Waiver
+from gate.model import ImageReport, Outcome, Report, Result, Waiver
 from gate.report import Format
 
 SCHEMA_VERSION = 1
@@ -56,7 +64,25 @@ def _result(result: Result) -> dict[str, Any]:
     }
 
 
+def _image(entry: ImageReport) -> dict[str, Any]:
+    return {
+        "namespace": entry.image.namespace,
+        "repository": entry.image.repository,
+        "tag": entry.image.tag,
+        "digest": entry.image.digest,
+        "uuid": entry.image.uuid,
+        "image_id": entry.image.image_id,
+        "ranked_in": list(entry.image.ranked_in),
+        "verdict": entry.verdict,
+        "results": [_result(r) for r in entry.results],
+    }
+
+
 def to_document(report: Report) -> dict[str, Any]:
+    return _document(report, [_image(entry) for entry in report.images])
+
+
+def _document(report: Report, images: Any) -> dict[str, Any]:
     source = report.source
     return {
         "version": SCHEMA_VERSION,
@@ -77,20 +103,7 @@ def to_document(report: Report) -> dict[str, Any]:
         "selection": list(report.selection),
         "image_refs": list(report.refs),
         "summary": report.summary(),
-        "images": [
-            {
-                "namespace": entry.image.namespace,
-                "repository": entry.image.repository,
-                "tag": entry.image.tag,
-                "digest": entry.image.digest,
-                "uuid": entry.image.uuid,
-                "image_id": entry.image.image_id,
-                "ranked_in": list(entry.image.ranked_in),
-                "verdict": entry.verdict,
-                "results": [_result(r) for r in entry.results],
-            }
-            for entry in report.images
-        ],
+        "images": images,
         "waivers": [
             {
                 "policy": w.waiver.policy,
@@ -121,6 +134,99 @@ def error_document(error: GateError) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
+# Stands in for the image list in the document's skeleton; cannot occur in real data at the
+# top level, where it is looked for.
+_IMAGES = "\x00images\x00"
+_BATCH = 500  # images per chunk written
+_CACHE = 10_000  # rendered passing results kept for reuse
+
+
+def _indented(value: Any, indent: str) -> str:
+    """``value`` as the indenting encoder writes it where lines start with ``indent``."""
+    return json.dumps(value, indent=2).replace("\n", "\n" + indent)
+
+
+def _scalar(value: Any) -> str:
+    return int.__repr__(value) if type(value) is int else json.dumps(value)
+
+
+def _result_text(result: Result) -> str:
+    """One result at the depth of ``images[i].results[j]`` (8 spaces)."""
+    values = result.values
+    rendered = (
+        "{\n"
+        + ",\n".join(
+            f"            {_string(name)}: {_scalar(value)}" for name, value in values.items()
+        )
+        + "\n          }"
+        if values
+        else "{}"
+    )
+    waiver = _waiver(result.waiver)
+    return (
+        "        {\n"
+        f'          "policy": {_string(result.policy)},\n'
+        f'          "rule": {_string(result.rule)},\n'
+        f'          "enforcement": {_string(result.enforcement.value)},\n'
+        f'          "outcome": {_string(result.outcome.value)},\n'
+        f'          "condition": {_string(result.condition)},\n'
+        f'          "values": {rendered},\n'
+        f'          "message": {_string(result.message)},\n'
+        f'          "waiver": {"null" if waiver is None else _indented(waiver, " " * 10)}\n'
+        "        }"
+    )
+
+
+def _image_text(entry: ImageReport, results: str) -> str:
+    """One image at the depth of ``images[i]`` (4 spaces), with its rendered ``results``."""
+    image = entry.image
+    ranked_in = (
+        "[\n" + ",\n".join(f"        {_string(name)}" for name in image.ranked_in) + "\n      ]"
+        if image.ranked_in
+        else "[]"
+    )
+    return (
+        "    {\n"
+        f'      "namespace": {_string(image.namespace)},\n'
+        f'      "repository": {_string(image.repository)},\n'
+        f'      "tag": {_string(image.tag)},\n'
+        f'      "digest": {_string(image.digest)},\n'
+        f'      "uuid": {_string(image.uuid)},\n'
+        f'      "image_id": {_string(image.image_id)},\n'
+        f'      "ranked_in": {ranked_in},\n'
+        f'      "verdict": {_string(entry.verdict)},\n'
+        f'      "results": {results}\n'
+        "    }"
+    )
+
+
 class JsonFormat(Format):
     def render(self, report: Report) -> str:
-        return json.dumps(to_document(report), indent=2) + "\n"
+        return "".join(self.chunks(report))
+
+    def chunks(self, report: Report) -> Iterator[str]:
+        skeleton = json.dumps(_document(report, _IMAGES), indent=2)
+        head, found, tail = skeleton.partition(f'\n  "images": {json.dumps(_IMAGES)}')
+        if not found:  # pragma: no cover - the skeleton always has it
+            raise AssertionError("the JSON skeleton lost its image list")
+        if not report.images:
+            yield f'{head}\n  "images": []{tail}\n'
+            return
+        yield f'{head}\n  "images": [\n'
+        cache: dict[int, str] = {}  # id of a (shared) passing result -> its text
+        batch: list[str] = []
+        for number, entry in enumerate(report.images):
+            texts = []
+            for result in entry.results:
+                text = cache.get(id(result))
+                if text is None:
+                    text = _result_text(result)
+                    if result.outcome is Outcome.PASS and len(cache) < _CACHE:  # likely shared
+                        cache[id(result)] = text
+                texts.append(text)
+            results = "[\n" + ",\n".join(texts) + "\n      ]" if texts else "[]"
+            batch.append(_image_text(entry, results))
+            if len(batch) == _BATCH and number + 1 < len(report.images):
+                yield ",\n".join(batch) + ",\n"
+                batch = []
+        yield ",\n".join(batch) + f"\n  ]{tail}\n"
