@@ -2,7 +2,7 @@
 
 ``python benchmarks/generate.py N OUT [--seed S]`` writes a raw API body with N distinct
 ranked images, shaped like the API reference's example: every ``RiskLevelDetail`` is a JSON
-string with the full set of 47 counters plus ``uuid``, keys sorted as the service sends them.
+string with all 46 counters plus ``uuid``, keys sorted as the service sends them.
 The data is made to be awkward in the ways real rankings are: images spread over many
 namespaces, a fifth of them ranked in both ``VulAsap`` and ``Baseline`` (the same image
 twice), names with surrounding whitespace, and a few tags that contain ``:``.

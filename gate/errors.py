@@ -9,7 +9,7 @@ Exit codes: 0 pass, 1 gate failed, 2 usage or policy error, 3 data unavailable.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 EXIT_PASS = 0
 EXIT_FAIL = 1
@@ -41,9 +41,11 @@ class UsageError(GateError):
     exit_code = EXIT_USAGE
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One problem found in a policy file, located as precisely as we can."""
+class Problem(NamedTuple):
+    """One problem found in a policy file, located as precisely as we can.
+
+    (A named tuple rather than a dataclass: 'gate --help' then need not import dataclasses.)
+    """
 
     file: str
     line: int | None

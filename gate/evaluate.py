@@ -18,9 +18,9 @@ cannot evaluate    -                  soft- or hard-mandatory         error
 A waiver is active through its ``expires`` day. Fail and error block the gate.
 
 Large rankings (100,000 images x 10 rules is a million results) shape the loop: an image
-whose metrics hold every counter the rules need skips the per-rule "missing" check, and
-a passing result is shared by every image with the same (integer) values for that rule,
-since it says nothing else about the image.
+whose metrics hold every counter the rules need takes a tight loop without the per-rule
+"missing" check, and a passing result is shared by every image with the same (integer)
+values for that rule, since it says nothing else about the image.
 """
 
 from __future__ import annotations
@@ -30,9 +30,8 @@ import fnmatch
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gate.imageref import ImageRef
 from gate.model import (
     Enforcement,
     Image,
@@ -49,6 +48,9 @@ from gate.model import (
     WaiverReport,
     WaiverStatus,
 )
+
+if TYPE_CHECKING:  # only --image runs need the module
+    from gate.imageref import ImageRef
 
 EXPIRING_DAYS = 14
 
@@ -193,11 +195,68 @@ def evaluate(
     uses: dict[int, int] = {id(w): 0 for p in policies for w in p.waivers}
     override = override.strip() if override and override.strip() else None
 
+    def judge(image: Image, policy: Policy, rule: Rule, passes: _Passes) -> Result:
+        """The outcome of one rule on one image (see the table above)."""
+        condition = rule.condition
+        metrics = image.metrics
+        missing = [m for m in condition.metrics if m not in metrics]
+        if missing:
+            return Result(
+                policy.name,
+                rule.id,
+                rule.enforcement,
+                Outcome.ERROR if rule.enforcement.mandatory else Outcome.WARN,
+                condition.source,
+                {m: metrics[m] for m in condition.metrics if m in metrics},
+                _cannot_evaluate(image, missing),
+                None,
+                policy.file,
+            )
+        if not condition.evaluate(metrics):
+            return passes.result(metrics)
+        values = {m: metrics[m] for m in condition.metrics}
+        explained = condition.explain(metrics)
+        active: Waiver | None = None
+        expired: Waiver | None = None
+        for waiver in waivers_for.get((policy.name, rule.id), ()):
+            if waiver.covers(image):
+                if waiver.expires >= now:
+                    active = waiver
+                    break
+                expired = expired or waiver
+        if active is not None:
+            uses[id(active)] += 1
+            owner = f" ({active.owner})" if active.owner else ""
+            outcome = Outcome.WAIVED
+            message = (
+                f"{explained}; waived until {active.expires.isoformat()}{owner}: {active.reason}"
+            )
+        elif rule.enforcement is Enforcement.ADVISORY:
+            outcome, message = Outcome.WARN, f"{explained} (advisory)"
+        elif rule.enforcement is Enforcement.SOFT_MANDATORY and override:
+            outcome, message = Outcome.OVERRIDDEN, f"{explained}; overridden: {override}"
+        else:
+            outcome, message = Outcome.FAIL, explained
+        if expired is not None and active is None:
+            message += f" (a waiver matched but expired on {expired.expires.isoformat()})"
+        return Result(
+            policy.name,
+            rule.id,
+            rule.enforcement,
+            outcome,
+            condition.source,
+            values,
+            message,
+            active,
+            policy.file,
+        )
+
     plans = [
         (
             policy,
             None if _trivial(policy.scope) else policy.scope,
             [(rule, rule.condition.evaluate, _Passes(policy, rule)) for rule in policy.rules],
+            all(rule.scope is None for rule in policy.rules),
         )
         for policy in policies
     ]
@@ -209,77 +268,21 @@ def evaluate(
         results: list[Result] = []
         metrics = image.metrics
         complete = metrics.keys() >= needed
-        for policy, policy_scope, rules in plans:
+        for policy, policy_scope, rules, unscoped in plans:
             if policy_scope is not None and not policy_scope.contains(image):
                 continue
-            for rule, holds, passes in rules:
-                if rule.scope is not None and not rule.scope.contains(image):
-                    continue
-                if complete and not holds(metrics):
-                    key = passes.key(metrics)  # the common case inline: one integer metric
+            if complete and unscoped:  # the hot loop of a large run: passes are shared
+                for rule, holds, passes in rules:
+                    if holds(metrics):
+                        results.append(judge(image, policy, rule, passes))
+                        continue
+                    key = passes.key(metrics)
                     cached = passes.cache.get(key) if type(key) is int else None
                     results.append(cached or passes.result(metrics))
-                    continue
-                condition = rule.condition
-                missing = [] if complete else [m for m in condition.metrics if m not in metrics]
-                if missing:
-                    outcome = Outcome.ERROR if rule.enforcement.mandatory else Outcome.WARN
-                    results.append(
-                        Result(
-                            policy.name,
-                            rule.id,
-                            rule.enforcement,
-                            outcome,
-                            condition.source,
-                            {m: metrics[m] for m in condition.metrics if m in metrics},
-                            _cannot_evaluate(image, missing),
-                            None,
-                            policy.file,
-                        )
-                    )
-                    continue
-                if not complete and not holds(metrics):
-                    results.append(passes.result(metrics))
-                    continue
-                values = {m: metrics[m] for m in condition.metrics}
-                explained = condition.explain(metrics)
-                active: Waiver | None = None
-                expired: Waiver | None = None
-                for waiver in waivers_for.get((policy.name, rule.id), ()):
-                    if waiver.covers(image):
-                        if waiver.expires >= now:
-                            active = waiver
-                            break
-                        expired = expired or waiver
-                if active is not None:
-                    uses[id(active)] += 1
-                    owner = f" ({active.owner})" if active.owner else ""
-                    outcome = Outcome.WAIVED
-                    message = (
-                        f"{explained}; waived until {active.expires.isoformat()}{owner}: "
-                        f"{active.reason}"
-                    )
-                elif rule.enforcement is Enforcement.ADVISORY:
-                    outcome, message = Outcome.WARN, f"{explained} (advisory)"
-                elif rule.enforcement is Enforcement.SOFT_MANDATORY and override:
-                    outcome, message = Outcome.OVERRIDDEN, f"{explained}; overridden: {override}"
-                else:
-                    outcome, message = Outcome.FAIL, explained
-                if expired is not None and active is None:
-                    message += f" (a waiver matched but expired on {expired.expires.isoformat()})"
-                results.append(
-                    Result(
-                        policy.name,
-                        rule.id,
-                        rule.enforcement,
-                        outcome,
-                        condition.source,
-                        values,
-                        message,
-                        active,
-                        policy.file,
-                    )
-                )
+                continue
+            for rule, _, passes in rules:
+                if rule.scope is None or rule.scope.contains(image):
+                    results.append(judge(image, policy, rule, passes))
         if not results:
             unchecked += 1
         reports.append(ImageReport(image, tuple(results)))

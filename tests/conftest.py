@@ -208,4 +208,7 @@ def _isolate_gate_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for key in list(os.environ):
         if key.startswith(("GATE_", "GITHUB_", "GITLAB_", "CI_")) or key in _LEAKY:
             monkeypatch.delenv(key, raising=False)
+    # No validated-policy markers in the user's cache (gate.policy.cache); tests of the cache
+    # point it somewhere themselves.
+    monkeypatch.setenv("GATE_CACHE_DIR", "")
     yield

@@ -345,14 +345,23 @@ def _compile_num(node: _Node) -> Callable[[_Values], Number]:
     return lambda values: left(values) - right(values)
 
 
+_METRIC_VS_NUMBER: dict[str, Callable[[str, Number], Callable[[_Values], bool]]] = {
+    ">": lambda name, number: lambda values: values[name] > number,
+    ">=": lambda name, number: lambda values: values[name] >= number,
+    "<": lambda name, number: lambda values: values[name] < number,
+    "<=": lambda name, number: lambda values: values[name] <= number,
+    "==": lambda name, number: lambda values: values[name] == number,
+    "!=": lambda name, number: lambda values: values[name] != number,
+}
+
+
 def _compile_bool(node: _Node) -> Callable[[_Values], bool]:
     kind = node.kind
     if kind == "cmp":
         compare = _COMPARE[node.op]
         lhs, rhs = node.children
-        if lhs.kind == "metric" and rhs.kind == "num":  # the common shape, kept fast
-            name, constant = lhs.name, rhs.value
-            return lambda values: compare(values[name], constant)
+        if lhs.kind == "metric" and rhs.kind == "num":  # the common shape: one call per image
+            return _METRIC_VS_NUMBER[node.op](lhs.name, rhs.value)
         left_num, right_num = _compile_num(lhs), _compile_num(rhs)
         return lambda values: compare(left_num(values), right_num(values))
     if kind == "not":

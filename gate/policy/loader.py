@@ -14,7 +14,6 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import yaml
 
 from gate.errors import PolicyError, Problem
 from gate.model import Enforcement, Policy, Rule, Scope, Selector, Waiver
+from gate.policy import cache as validated
 from gate.policy.expr import ExpressionError, compile_condition
 from gate.policy.selectors import SelectorError, glob_matcher, parse_selector
 
@@ -136,11 +136,19 @@ class _Converter:
         return self.constructor.construct_object(node)
 
 
+# Beside this module, read as a plain file: importlib.resources costs 10 ms at start-up.
+SCHEMA_PATH = Path(__file__).with_name("schema.json")
+
+
+@cache
+def schema_bytes() -> bytes:
+    return SCHEMA_PATH.read_bytes()
+
+
 @cache
 def schema() -> dict[str, Any]:
     """The policy JSON Schema shipped in the package."""
-    text = resources.files("gate.policy").joinpath("schema.json").read_text("utf-8")
-    loaded: dict[str, Any] = json.loads(text)
+    loaded: dict[str, Any] = json.loads(schema_bytes())
     return loaded
 
 
@@ -384,9 +392,12 @@ def parse_policy(file: str, data: bytes, *, bundled: bool = False) -> Policy:
 
 def _parse_located(file: str, data: bytes, *, bundled: bool = False) -> tuple[Policy, _Positions]:
     doc, positions = _parse_yaml(file, data)
-    problems = _schema_problems(file, doc, positions)
-    if problems:
-        raise PolicyError(sorted(problems, key=_position))
+    marker = validated.marker(schema_bytes(), data)
+    if not validated.known_valid(marker):  # see gate.policy.cache: spares importing jsonschema
+        problems = _schema_problems(file, doc, positions)
+        if problems:
+            raise PolicyError(sorted(problems, key=_position))
+        validated.remember_valid(marker)
     builder = _Builder(file, positions, data.decode("utf-8").splitlines())
     policy = builder.build(doc, bundled)
     if policy is None:
@@ -418,7 +429,7 @@ def expand_paths(paths: Sequence[str]) -> tuple[list[Path], list[Problem]]:
 
 def bundled_policy_dir() -> Path:
     """The bundled ``policies/`` folder: inside the wheel, or beside the package in a checkout."""
-    installed = Path(str(resources.files("gate"))) / "_policies"
+    installed = Path(__file__).resolve().parents[1] / "_policies"
     if installed.is_dir():
         return installed
     return Path(__file__).resolve().parents[2] / "policies"

@@ -127,6 +127,7 @@ _VALUE = r'-?(?:0|[1-9][0-9]{0,17})|"[^"\\\x00-\x1f]*"'
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_]{1,64}")
 MAX_TEMPLATES = 8
 MAX_TEMPLATE_KEYS = 200
+LEARN_AFTER = 4  # compiling a template (3 ms) pays off only when the shape recurs
 
 
 class Detail(NamedTuple):
@@ -154,15 +155,16 @@ class DetailReader:
     into a regular expression: the exact keys in that order, each value a short integer or
     an escape-free string, with groups capturing only the wanted counters. A string that
     matches it is valid JSON with exactly those keys, so what the groups capture is what
-    ``json.loads`` would return; every other string takes the full parse. At most
-    :data:`MAX_TEMPLATES` shapes are learnt, so hostile data cannot make it compile forever.
+    ``json.loads`` would return; every other string takes the full parse. A shape is learnt
+    once it has been parsed :data:`LEARN_AFTER` times, and at most :data:`MAX_TEMPLATES`
+    shapes are, so hostile data cannot make it compile forever.
     """
 
     def __init__(self, wanted: Iterable[str] | None = None) -> None:
         names = set(CATALOGUE if wanted is None else wanted)
         self.names = tuple(n for n in DETAIL_COUNTERS if n in names)
         self._templates: list[_Template] = []
-        self._shapes: set[tuple[str, ...]] = set()
+        self._shapes: dict[tuple[str, ...], int] = {}  # times seen; -1 once learnt
 
     def read(self, raw: Any) -> Detail:
         if type(raw) is str:
@@ -214,14 +216,15 @@ class DetailReader:
         return Detail(metrics, problems or _NO_PROBLEMS, None, double, self.names)
 
     def _learn(self, keys: tuple[str, ...]) -> None:
-        if (
-            len(self._templates) >= MAX_TEMPLATES
-            or len(keys) > MAX_TEMPLATE_KEYS
-            or keys in self._shapes
-            or not all(_PLAIN_KEY.fullmatch(key) for key in keys)
-        ):
+        if len(self._templates) >= MAX_TEMPLATES or len(keys) > MAX_TEMPLATE_KEYS:
             return
-        self._shapes.add(keys)
+        seen = self._shapes.get(keys, 0)
+        if seen < 0 or len(self._shapes) > 100 * MAX_TEMPLATES:
+            return
+        self._shapes[keys] = seen + 1
+        if seen + 1 < LEARN_AFTER or not all(_PLAIN_KEY.fullmatch(key) for key in keys):
+            return
+        self._shapes[keys] = -1
         wanted = set(self.names)
         parts = [
             f'"{key}":({_VALUE})' if key in wanted else f'"{key}":(?:{_VALUE})' for key in keys
