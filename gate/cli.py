@@ -101,6 +101,21 @@ def without_cyclic_gc(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# Set by main(): the installed command may leave a large run without tearing it down.
+_fast_exit = False
+FAST_EXIT_CHECKS = 50_000
+
+
+def _exit(code: int, *, large: bool) -> NoReturn:
+    """Exit with ``code``. After a large run, everything is written and flushed, and freeing
+    its millions of objects one by one would add a tenth of a second: leave at once."""
+    if _fast_exit and large:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def _on_terminate(signum: int, frame: object) -> None:
     # Unwind normally so temporary report files are removed. Exit 128+signal, never 0, and
     # never 1 (click's own Ctrl-C handling), which would read as "the gate blocked".
@@ -589,7 +604,7 @@ def check(
     else:
         text = ConsoleFormat(color=colour, quiet=quiet, banner=banner).render(report)
     click.echo(text + annotations, nl=False, err=to_stderr, color=colour)
-    sys.exit(report.exit_code)
+    _exit(report.exit_code, large=report.summary()["checks"] > FAST_EXIT_CHECKS)
 
 
 def _distinct_outputs(outputs: dict[str, str | None]) -> None:
@@ -838,6 +853,8 @@ def schema() -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
+    global _fast_exit
+    _fast_exit = True
     signal.signal(signal.SIGTERM, _on_terminate)
     signal.signal(signal.SIGINT, _on_terminate)
     try:

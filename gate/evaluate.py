@@ -266,6 +266,7 @@ def evaluate(
     unchecked = 0
     for image in images:
         results: list[Result] = []
+        judged: list[Result] = []  # every result that is not a shared pass
         metrics = image.metrics
         complete = metrics.keys() >= needed
         for policy, policy_scope, rules, unscoped in plans:
@@ -274,7 +275,8 @@ def evaluate(
             if complete and unscoped:  # the hot loop of a large run: passes are shared
                 for rule, holds, passes in rules:
                     if holds(metrics):
-                        results.append(judge(image, policy, rule, passes))
+                        judged.append(judge(image, policy, rule, passes))
+                        results.append(judged[-1])
                         continue
                     key = passes.key(metrics)
                     cached = passes.cache.get(key) if type(key) is int else None
@@ -282,10 +284,12 @@ def evaluate(
                 continue
             for rule, _, passes in rules:
                 if rule.scope is None or rule.scope.contains(image):
-                    results.append(judge(image, policy, rule, passes))
+                    judged.append(judge(image, policy, rule, passes))
+                    results.append(judged[-1])
         if not results:
             unchecked += 1
-        reports.append(ImageReport(image, tuple(results)))
+        blocking = bool(judged) and any(r.outcome.blocking for r in judged)
+        reports.append(ImageReport(image, tuple(results), blocking))
 
     absent: dict[str, ImageRef] = {}
     for ref in refs:

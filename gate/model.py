@@ -183,14 +183,16 @@ class Result:
 class ImageReport:
     image: Image
     results: tuple[Result, ...]
-    _verdict: str = field(default="", init=False, repr=False, compare=False)
+    blocking: bool | None = field(default=None, repr=False, compare=False)
+    """Whether a result blocks: given by whoever knows (the engine), else found when asked."""
 
     @property
     def verdict(self) -> str:
-        if not self._verdict:  # computed once, in C: reports ask for it image by image
-            failed = any(map(_BLOCKING.__contains__, map(_OUTCOME, self.results)))
-            object.__setattr__(self, "_verdict", "fail" if failed else "pass")
-        return self._verdict
+        blocking = self.blocking
+        if blocking is None:  # found once, in C: reports ask for it image by image
+            blocking = any(map(_BLOCKING.__contains__, map(_OUTCOME, self.results)))
+            object.__setattr__(self, "blocking", blocking)
+        return "fail" if blocking else "pass"
 
 
 class WaiverStatus(str, enum.Enum):

@@ -165,6 +165,7 @@ class DetailReader:
         self.names = tuple(n for n in DETAIL_COUNTERS if n in names)
         self._templates: list[_Template] = []
         self._shapes: dict[tuple[str, ...], int] = {}  # times seen; -1 once learnt
+        self._uuids: set[str] = set()
 
     def read(self, raw: Any) -> Detail:
         if type(raw) is str:
@@ -175,14 +176,23 @@ class DetailReader:
         return self._parse(raw)
 
     def hook(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """A ``json.loads`` object hook: read each image's detail while the body is parsed."""
+        """A ``json.loads`` object hook: read each image's detail while the body is parsed.
+
+        A record whose ``Uuid`` was seen before is left as it is: it is the same image in the
+        other list, which :func:`normalize` skips (or reads itself, should it need it).
+        """
         if DETAIL_KEY in obj:
+            uuid = obj.get("Uuid")
+            if type(uuid) is str and uuid:
+                if uuid in self._uuids:
+                    return obj
+                self._uuids.add(uuid)
             obj[DETAIL_KEY] = self.read(obj[DETAIL_KEY])
         return obj
 
     def _matched(self, groups: tuple[str, ...], template: _Template) -> Detail:
         try:
-            metrics: dict[str, Number] = dict(zip(template.order, map(int, groups), strict=True))
+            metrics: dict[str, Number] = dict(zip(template.order, map(int, groups), strict=False))
         except ValueError:  # a counter sent as a string (int() refuses the quote)
             metrics = {}
             problems = dict(template.absent)

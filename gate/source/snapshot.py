@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from gate.errors import SourceError
 from gate.model import SourceInfo
+
+if TYPE_CHECKING:
+    import mmap
 
 ENVELOPE_KEY = "gate_snapshot"
 ENVELOPE_VERSION = 1
@@ -48,16 +52,16 @@ def read_snapshot(
     try:
         if path == "-":
             data = (stdin or sys.stdin.buffer).read()
+            text = _decode(data, label)
+            del data  # hold the file once, not as bytes and text at the same time
         else:
             with open(path, "rb") as handle:
-                data = handle.read()
+                text = _read_text(handle, label)
     except OSError as exc:
         raise SourceError(
             f"cannot read snapshot {label}: {exc.strerror or exc}",
             hint="pass a file saved by 'gate fetch -o FILE' or by the Alibaba Cloud CLI",
         ) from exc
-    text = _decode(data, label)
-    del data  # hold the file once, not as bytes and text at the same time
     document = _load(text, label, object_hook)
     del text
     return _from_document(document, label, kind)
@@ -69,12 +73,29 @@ def parse_snapshot(
     return _from_document(_load(_decode(data, label), label, object_hook), label, kind)
 
 
-def _decode(data: bytes, label: str) -> str:
+def _read_text(handle: BinaryIO, label: str) -> str:
+    """A regular file is decoded straight from a memory map: no copy of it as bytes."""
+    try:
+        import mmap
+
+        flags = mmap.MAP_PRIVATE | getattr(mmap, "MAP_POPULATE", 0)
+        mapped = mmap.mmap(handle.fileno(), 0, flags=flags, prot=mmap.PROT_READ)
+    except (ImportError, AttributeError, ValueError, OSError):  # empty, a pipe, Windows
+        return _decode(handle.read(), label)
+    with mapped:  # (truncated by another process while mapped, it would end in SIGBUS)
+        return _decode(mapped, label)
+
+
+_BLANK = re.compile(rb"[ \t\n\r\x0b\x0c]*")  # what bytes.isspace() calls whitespace
+
+
+def _decode(data: bytes | mmap.mmap, label: str) -> str:
     """The text of a JSON file, decoded exactly as ``json.loads`` decodes bytes."""
-    if not data or data.isspace():  # (data.strip() would copy a large file)
+    blank = _BLANK.match(data)  # stops at the first other byte: no copy of a large file
+    if blank is not None and blank.end() == len(data):
         raise SourceError(f"snapshot {label} is empty", hint="was the fetch interrupted?")
     try:
-        return data.decode(json.detect_encoding(data), "surrogatepass")
+        return str(data, json.detect_encoding(bytes(data[:4])), "surrogatepass")
     except ValueError as exc:
         raise SourceError(
             f"snapshot {label} is not valid JSON",
@@ -202,8 +223,6 @@ def _human(delta: dt.timedelta) -> str:
 
 def parse_duration(text: str) -> dt.timedelta:
     """``90s``, ``15m``, ``24h``, ``7d`` (or a combination like ``1d12h``)."""
-    import re
-
     match = re.fullmatch(r"\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*", text)
     if not text.strip() or match is None or not any(match.groups()):
         raise ValueError(f"'{text}' is not a duration; write e.g. 30m, 24h or 7d")
