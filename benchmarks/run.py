@@ -1,7 +1,7 @@
 """Run the gate's benchmarks side by side with their baselines and print one table.
 
     python benchmarks/run.py                 # the targets of issue 5 (a few minutes)
-    python benchmarks/run.py --repeats 9     # more repeats on a noisy machine
+    python benchmarks/run.py --repeats 9     # more repeats of the large runs
     python benchmarks/run.py --quick         # smoke test: tiny sizes, one repeat
 
 Every scenario runs the gate as a fresh process (``gate`` beside this Python, else
@@ -128,14 +128,18 @@ def ms(seconds: float) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per command")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs of the large runs")
+    parser.add_argument(
+        "--cold-repeats", type=int, default=25, help="timed runs of the (short) cold starts"
+    )
     parser.add_argument("--large", type=int, default=100_000, help="images in the large run")
     parser.add_argument("--small", type=int, default=10_000, help="images in the growth base")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat")
     parser.add_argument("--out", type=Path, default=HERE / "out", help="snapshots and reports")
     args = parser.parse_args(argv)
     if args.quick:
-        args.repeats, args.large, args.small = 1, min(args.large, 2000), min(args.small, 200)
+        args.repeats, args.cold_repeats = 1, 1
+        args.large, args.small = min(args.large, 2000), min(args.small, 200)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     compile_gate()
@@ -148,7 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     repeats = args.repeats
 
     print(f"gate: {' '.join(gate)}; python: {sys.executable}; jq: {jq or 'not found'}")
-    print(f"repeats: {repeats} (median shown); large: {args.large} images, small: {args.small}")
+    cold = args.cold_repeats
+    print(f"repeats: {cold} cold starts, {repeats} large runs (medians shown)")
+    print(f"large: {args.large} images, small: {args.small}")
     large = snapshot(out, args.large)
     small = snapshot(out, args.small)
     size_mb = large.stat().st_size / 1e6
@@ -162,16 +168,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Cold starts: the demo response is the small sample; the console report is printed.
     check_small = [*gate, "check", "--snapshot", str(DEMO), "--all-namespaces"]
     imports = [*python, "-c", "import click, yaml, jsonschema"]
-    a, b = paired(lambda: run(check_small, expect=(1,), env=cached), lambda: run(imports), repeats)
+    a, b = paired(lambda: run(check_small, expect=(1,), env=cached), lambda: run(imports), cold)
     row("check --snapshot, small sample (cold)", a, b, 1.3, "vs import click, yaml, jsonschema")
-    a, b = paired(
-        lambda: run(check_small, expect=(1,), env=uncached), lambda: run(imports), repeats
-    )
+    a, b = paired(lambda: run(check_small, expect=(1,), env=uncached), lambda: run(imports), cold)
     row("the same, policy cache off", a, b, 1.3, "GATE_CACHE_DIR= : validates with jsonschema")
     a, b = paired(
         lambda: run([*gate, "--help"], env=cached),
         lambda: run([*python, "-c", "import click"]),
-        repeats,
+        cold,
     )
     row("gate --help (cold)", a, b, 1.3, "vs import click")
 
