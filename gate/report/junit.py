@@ -350,9 +350,17 @@ class JunitPlan:
                 f"{self.max_cases:,}"
             )
             return
+        counts = self.report.summary()
+        failures, errors = counts["fail"], counts["error"]
+        gate_suite = _gate_suite(self.report)  # only when nothing was evaluated
+        if gate_suite is not None:
+            cases, failures = 1, int(self.report.require_images)
         # Rendered in memory up to the byte limit, then written or thrown away: bounded.
-        full: list[str] = []
-        size = 0
+        full = [_root(cases, failures, errors)]
+        if gate_suite is not None:
+            full.append(_suite_xml(gate_suite))
+        full.append("</testsuites>\n")
+        size = sum(map(_size, full))
         pieces = _Pieces()
         for entry, identity in zip(self._entries, self._identities, strict=True):
             text = _suite_text(entry, identity, entry.results, pieces)
@@ -362,10 +370,7 @@ class JunitPlan:
                     f"the full report would be larger than the limit of {self.max_bytes:,} bytes"
                 )
                 return
-            full.append(text)
-        gate_suite = _gate_suite(self.report)
-        if gate_suite is not None:
-            full.append(_suite_xml(gate_suite))
+            full.insert(-1, text)
         self._full = full
 
     def _compact(self, why: str) -> None:
@@ -380,14 +385,7 @@ class JunitPlan:
 
     def chunks(self) -> Iterator[str]:
         if self._full is not None:
-            counts = self.report.summary()
-            tests = sum(len(entry.results) for entry in self._entries)
-            failures, errors = counts["fail"], counts["error"]
-            if not self._entries:  # only the gate suite: nothing was evaluated
-                tests, failures = 1, int(self.report.require_images)
-            yield _root(tests, failures, errors)
             yield from self._full
-            yield "</testsuites>\n"
             return
         yield from self._compacted()
 
