@@ -19,11 +19,12 @@ When nothing could be evaluated (exit 2 or 3) the file still replaces any previo
 ``image_refs`` lists the ``--image`` references as written. An image the ranking does not
 list has ``"ranked_in": []`` and one result of policy ``gate``, rule ``unranked``.
 
-A whole account's report is a million results. :class:`JsonFormat` streams the document
-image by image and writes each image and result itself, which is far faster than the
-indenting encoder; the output is exactly ``json.dumps(to_document(report), indent=2)``
-(the tests compare them). A passing result is written once and reused for every image that
-shares it (see :mod:`gate.evaluate`).
+Layout: indented by two spaces, except that each result is written on one line, so a
+report reads (and greps) one result per line, and a whole account's report (100,000 images,
+a million results) is 270 MB rather than 390 MB. :class:`JsonFormat` streams the document
+image by image, writing the images itself and each result with ``json.dumps``; a passing
+result is written once and reused for every image that shares it (see :mod:`gate.evaluate`).
+The tests hold the output to :func:`to_document` written in that layout.
 """
 
 from __future__ import annotations
@@ -141,40 +142,9 @@ _BATCH = 500  # images per chunk written
 _CACHE = 10_000  # rendered passing results kept for reuse
 
 
-def _indented(value: Any, indent: str) -> str:
-    """``value`` as the indenting encoder writes it where lines start with ``indent``."""
-    return json.dumps(value, indent=2).replace("\n", "\n" + indent)
-
-
-def _scalar(value: Any) -> str:
-    return int.__repr__(value) if type(value) is int else json.dumps(value)
-
-
 def _result_text(result: Result) -> str:
-    """One result at the depth of ``images[i].results[j]`` (8 spaces)."""
-    values = result.values
-    rendered = (
-        "{\n"
-        + ",\n".join(
-            f"            {_string(name)}: {_scalar(value)}" for name, value in values.items()
-        )
-        + "\n          }"
-        if values
-        else "{}"
-    )
-    waiver = _waiver(result.waiver)
-    return (
-        "        {\n"
-        f'          "policy": {_string(result.policy)},\n'
-        f'          "rule": {_string(result.rule)},\n'
-        f'          "enforcement": {_string(result.enforcement.value)},\n'
-        f'          "outcome": {_string(result.outcome.value)},\n'
-        f'          "condition": {_string(result.condition)},\n'
-        f'          "values": {rendered},\n'
-        f'          "message": {_string(result.message)},\n'
-        f'          "waiver": {"null" if waiver is None else _indented(waiver, " " * 10)}\n'
-        "        }"
-    )
+    """One result on its own line, at the depth of ``images[i].results[j]`` (8 spaces)."""
+    return "        " + json.dumps(_result(result))
 
 
 def _image_text(entry: ImageReport, results: str) -> str:

@@ -304,10 +304,7 @@ def _serialize(suites: Iterable[TestSuite]) -> str:
 
 
 _POLICY = operator.attrgetter("policy")
-
-
-def _passed(result: Result) -> bool:
-    return result.outcome is Outcome.PASS
+_OUTCOME = operator.attrgetter("outcome")
 
 
 def _size(text: str) -> int:
@@ -343,7 +340,7 @@ class JunitPlan:
         self._plan()
 
     def _plan(self) -> None:
-        cases = sum(len(entry.results) for entry in self._entries)
+        cases = self.report.summary()["checks"]
         if cases > self.max_cases:
             self._compact(
                 f"the full report would have {cases:,} cases, more than the limit of "
@@ -391,14 +388,12 @@ class JunitPlan:
 
     def _compacted(self) -> Iterator[str]:
         counts = self.report.summary()
-        kept = sum(
-            1 for entry in self._entries for r in entry.results if r.outcome is not Outcome.PASS
-        )
-        policies = self.report.policies
-        summary = _summary_suite(self._passing_by_policy(), policies, self.why)
-        tests = kept + len(summary.test_cases)
+        passing, kept = self._scan()
+        summary = _summary_suite(passing, self.report.policies, self.why)
+        tests = counts["checks"] - counts["pass"] + len(summary.test_cases)
         size = 0
-        for text in self._compacted_suites(tests, counts["fail"], counts["error"], summary):
+        chunks = self._compacted_suites(kept, tests, counts["fail"], counts["error"], summary)
+        for text in chunks:
             size += _size(text)
             yield text
         if tests > self.max_cases or size > self.max_bytes:
@@ -411,27 +406,37 @@ class JunitPlan:
             )
 
     def _compacted_suites(
-        self, tests: int, failures: int, errors: int, summary: TestSuite
+        self,
+        kept: list[tuple[ImageReport, str]],
+        tests: int,
+        failures: int,
+        errors: int,
+        summary: TestSuite,
     ) -> Iterator[str]:
         yield _root(tests, failures, errors)
         pieces = _Pieces()
-        for entry, identity in zip(self._entries, self._identities, strict=True):
-            if not all(map(_passed, entry.results)):
-                kept = [r for r in entry.results if r.outcome is not Outcome.PASS]
-                yield _suite_text(entry, identity, kept, pieces)
+        for entry, identity in kept:
+            results = [r for r in entry.results if r.outcome is not Outcome.PASS]
+            yield _suite_text(entry, identity, results, pieces)
         yield _suite_xml(summary)  # also when no check passed: it says the report is compacted
         yield "</testsuites>\n"
 
-    def _passing_by_policy(self) -> dict[str, tuple[int, int]]:
-        """Per policy: (passing checks, images all of whose checks under it passed)."""
+    def _scan(self) -> tuple[dict[str, tuple[int, int]], list[tuple[ImageReport, str]]]:
+        """Per policy (passing checks, images all of whose checks under it passed), and the
+        images with a result that did not pass (with their identities)."""
         checks: Counter[str] = Counter()
         images: Counter[str] = Counter()
-        for entry in self._entries:
+        kept: list[tuple[ImageReport, str]] = []
+        for entry, identity in zip(self._entries, self._identities, strict=True):
             results = entry.results
+            passed = list(map(_OUTCOME, results)).count(Outcome.PASS)  # counted in C
+            if passed < len(results):
+                kept.append((entry, identity))
+            if not passed:
+                continue
             policies = set(map(_POLICY, results))
-            if len(policies) == 1:  # the common case, counted in C
+            if len(policies) == 1:  # the common case
                 (policy,) = policies
-                passed = sum(map(_passed, results))
                 checks[policy] += passed
                 images[policy] += passed == len(results)
                 continue
@@ -442,7 +447,8 @@ class JunitPlan:
                 else:
                     failed.add(result.policy)
             images.update(policies - failed)
-        return {policy: (checks[policy], images[policy]) for policy in checks if checks[policy]}
+        passing = {policy: (checks[policy], images[policy]) for policy in checks if checks[policy]}
+        return passing, kept
 
 
 def _summary_suite(
