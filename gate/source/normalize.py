@@ -22,6 +22,7 @@ counters no rule wants are never held in memory at all.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -120,10 +121,13 @@ def _describe(value: Any) -> str:
 
 _NO_PROBLEMS: Mapping[str, str] = MappingProxyType({})
 
-# The values the fast path reads: a JSON integer of at most 18 digits (so always within
-# MAX_MAGNITUDE) or a string without escapes and control characters. Anything else (floats,
-# null, nesting, whitespace between tokens, escapes) goes through json.
-_VALUE = r'-?(?:0|[1-9][0-9]{0,17})|"[^"\\\x00-\x1f]*"'
+# The values the fast path reads, each where the learnt shape had one of its kind: a JSON
+# integer of at most 18 digits, not negative (so always within MAX_MAGNITUDE), or a string
+# without escapes and control characters. Anything else (negative numbers, floats, null,
+# nesting, whitespace between tokens, escapes) goes through json.
+_INTEGER = r"(?:0|[1-9][0-9]{0,17})"
+_STRING = r'"[^"\\\x00-\x1f]*"'
+_SMALL = 4096  # integer texts below this are looked up rather than parsed
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_]{1,64}")
 MAX_TEMPLATES = 8
 MAX_TEMPLATE_KEYS = 200
@@ -141,10 +145,17 @@ class Detail(NamedTuple):
     """The counters that were read: a body read for other rules cannot be used."""
 
 
+_new_detail = functools.partial(tuple.__new__, Detail)  # a Detail without a Python call
+
+
 class _Template(NamedTuple):
     fullmatch: Callable[[str], re.Match[str] | None]
     order: tuple[str, ...]  # the wanted counters, in the order the groups capture them
     absent: Mapping[str, str]  # problems for the wanted counters the shape lacks
+
+
+def _no_small(text: str) -> int:
+    raise KeyError(text)
 
 
 class DetailReader:
@@ -152,8 +163,9 @@ class DetailReader:
 
     The service sends one flat object with the same keys in the same order for every
     image. After parsing one such string with :mod:`json`, the reader compiles its shape
-    into a regular expression: the exact keys in that order, each value a short integer or
-    an escape-free string, with groups capturing only the wanted counters. A string that
+    into a regular expression: the exact keys in that order, each value of the kind it was
+    (a short integer, or a string without escapes), with groups capturing only the wanted
+    counters. A string that
     matches it is valid JSON with exactly those keys, so what the groups capture is what
     ``json.loads`` would return; every other string takes the full parse. A shape is learnt
     once it has been parsed :data:`LEARN_AFTER` times, and at most :data:`MAX_TEMPLATES`
@@ -164,8 +176,10 @@ class DetailReader:
         names = set(CATALOGUE if wanted is None else wanted)
         self.names = tuple(n for n in DETAIL_COUNTERS if n in names)
         self._templates: list[_Template] = []
-        self._shapes: dict[tuple[str, ...], int] = {}  # times seen; -1 once learnt
+        # (keys, which hold strings) -> times seen; -1 once learnt
+        self._shapes: dict[tuple[tuple[str, ...], tuple[bool, ...]], int] = {}
         self._uuids: set[str] = set()
+        self._small: Callable[[str], int] = _no_small
 
     def read(self, raw: Any) -> Detail:
         if type(raw) is str:
@@ -191,20 +205,28 @@ class DetailReader:
         return obj
 
     def _matched(self, groups: tuple[str, ...], template: _Template) -> Detail:
-        try:
-            metrics: dict[str, Number] = dict(zip(template.order, map(int, groups), strict=False))
-        except ValueError:  # a counter sent as a string (int() refuses the quote)
-            metrics = {}
-            problems = dict(template.absent)
-            for name, text in zip(template.order, groups, strict=True):
-                value: Any = text[1:-1] if text.startswith('"') else int(text)
-                number = to_number(value)
-                if number is None:
-                    problems[name] = f"{name} is not a number: {_describe(value)}"
-                else:
-                    metrics[name] = number
-            return Detail(metrics, problems or _NO_PROBLEMS, None, False, self.names)
-        return Detail(metrics, template.absent, None, False, self.names)
+        order = template.order
+        try:  # the common case: small integers, looked up
+            metrics: dict[str, Number] = dict(zip(order, map(self._small, groups), strict=False))
+        except KeyError:
+            try:
+                metrics = dict(zip(order, map(int, groups), strict=False))
+            except ValueError:  # a counter sent as a string (int() refuses the quote)
+                return self._strings(groups, template)
+        return _new_detail((metrics, template.absent, None, False, self.names))
+
+    def _strings(self, groups: tuple[str, ...], template: _Template) -> Detail:
+        """A match where some wanted counter is a string: each one as to_number() reads it."""
+        metrics: dict[str, Number] = {}
+        problems = dict(template.absent)
+        for name, text in zip(template.order, groups, strict=True):
+            value: Any = text[1:-1] if text.startswith('"') else int(text)
+            number = to_number(value)
+            if number is None:
+                problems[name] = f"{name} is not a number: {_describe(value)}"
+            else:
+                metrics[name] = number
+        return Detail(metrics, problems or _NO_PROBLEMS, None, False, self.names)
 
     def _parse(self, raw: Any) -> Detail:
         detail, error, double = _parse_detail(raw)
@@ -222,24 +244,35 @@ class DetailReader:
             else:
                 metrics[name] = number
         if isinstance(raw, str) and not double:
-            self._learn(tuple(detail))
+            self._learn(detail)
         return Detail(metrics, problems or _NO_PROBLEMS, None, double, self.names)
 
-    def _learn(self, keys: tuple[str, ...]) -> None:
-        if len(self._templates) >= MAX_TEMPLATES or len(keys) > MAX_TEMPLATE_KEYS:
+    def _learn(self, detail: dict[str, Any]) -> None:
+        if len(self._templates) >= MAX_TEMPLATES or len(detail) > MAX_TEMPLATE_KEYS:
             return
-        seen = self._shapes.get(keys, 0)
+        kinds = []  # which keys hold strings; every value must be a string or an integer
+        for value in detail.values():
+            if type(value) is str or (type(value) is int and value >= 0):
+                kinds.append(type(value) is str)
+            else:
+                return
+        keys = tuple(detail)
+        shape = (keys, tuple(kinds))
+        seen = self._shapes.get(shape, 0)
         if seen < 0 or len(self._shapes) > 100 * MAX_TEMPLATES:
             return
-        self._shapes[keys] = seen + 1
+        self._shapes[shape] = seen + 1
         if seen + 1 < LEARN_AFTER or not all(_PLAIN_KEY.fullmatch(key) for key in keys):
             return
-        self._shapes[keys] = -1
+        self._shapes[shape] = -1
         wanted = set(self.names)
-        parts = [
-            f'"{key}":({_VALUE})' if key in wanted else f'"{key}":(?:{_VALUE})' for key in keys
-        ]
+        parts = []
+        for key, string in zip(keys, kinds, strict=True):
+            value = _STRING if string else _INTEGER
+            parts.append(f'"{key}":({value})' if key in wanted else f'"{key}":{value}')
         pattern = re.compile(r"\{" + ",".join(parts) + r"\}")
+        if self._small is _no_small:
+            self._small = {str(n): n for n in range(_SMALL)}.__getitem__
         absent = {n: f"{n} is missing from RiskLevelDetail" for n in self.names if n not in keys}
         order = tuple(key for key in keys if key in wanted)
         self._templates.append(

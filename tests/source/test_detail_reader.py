@@ -108,6 +108,12 @@ PLAIN_VALUES = st.one_of(
 )
 
 
+COUNTS = st.one_of(st.integers(0, 20), st.integers(0, 10**18)).map(str)
+STRINGS = st.text(
+    alphabet=st.characters(blacklist_characters='"\\', min_codepoint=32), max_size=5
+).map(lambda s: f'"{s}"')
+
+
 @st.composite
 def detail_texts(draw: st.DrawFn) -> str:
     """A detail string in the learnt shape, or close to it: an odd value, other keys, edits."""
@@ -120,7 +126,17 @@ def detail_texts(draw: st.DrawFn) -> str:
             keys = keys[: draw(st.integers(0, len(keys)))]
         if draw(st.booleans()):
             keys.append(draw(st.sampled_from([*KEYS, "extra", "imageVulAsap", "a\\u0062"])))
-    values = [draw(PLAIN_VALUES) for _ in keys]
+    # Values of the kind the learnt shape has (a string for uuid, integers else), mostly.
+    values = [
+        draw(
+            st.one_of(STRINGS if key == "uuid" else COUNTS, PLAIN_VALUES)
+            if draw(st.integers(0, 9)) == 0
+            else STRINGS
+            if key == "uuid"
+            else COUNTS
+        )
+        for key in keys
+    ]
     if mode == "odd value" and keys:
         values[draw(st.integers(0, len(keys) - 1))] = draw(VALUE_TEXTS)
     text = "{" + ",".join(f'"{k}":{v}' for k, v in zip(keys, values, strict=True)) + "}"
