@@ -1,4 +1,4 @@
-"""JUnit XML for CI test views (GitLab, GitHub report actions, Jenkins), written with junit-xml.
+"""JUnit XML for CI test views (GitLab, GitHub report actions, Jenkins), as junit-xml writes it.
 
 One ``<testsuite>`` per image, named by its stable identity ``namespace/repository:tag``;
 one ``<testcase>`` per evaluated (policy, rule), named ``policy/rule [identity]`` with the
@@ -16,10 +16,10 @@ images x 10 rules. When the full report would exceed ``max_cases`` (default 200,
 passing checks collapse into one case per policy in a suite that says it was compacted
 (property ``compacted``); :attr:`JunitPlan.notes` tells the run's other reports.
 
-Speed: the document is streamed suite by suite. Suites whose checks all pass (nearly all of
-a large run) are written by :func:`_passing_suite`, which produces exactly the bytes
-junit-xml and ElementTree would (the tests compare them) at a fraction of the cost; every
-other suite goes through junit-xml.
+Speed: the document is streamed suite by suite. Image suites are written by
+:func:`_suite_text`, which produces exactly the bytes junit-xml and ElementTree would (the
+tests compare them on arbitrary data) at a seventh of the cost; junit-xml writes the
+run-level suites and the error report, and stays the reference.
 """
 
 from __future__ import annotations
