@@ -110,8 +110,9 @@ def _exit(code: int, *, large: bool) -> NoReturn:
     """Exit with ``code``. After a large run, everything is written and flushed, and freeing
     its millions of objects one by one would add a tenth of a second: leave at once."""
     if _fast_exit and large:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):  # a closed pipe: the code still counts
+                stream.flush()
         os._exit(code)
     sys.exit(code)
 
