@@ -7,6 +7,7 @@ line with counts per outcome and the verdict. Colour only when asked (TTY, no ``
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 
 from gate.model import ImageReport, Outcome, Report, WaiverStatus
@@ -21,6 +22,14 @@ _STYLE: dict[Outcome, tuple[str, str]] = {
     Outcome.OVERRIDDEN: ("OVERRIDE", "magenta"),
     Outcome.PASS: ("pass", "green"),
 }
+
+
+_OUTCOME = operator.attrgetter("outcome")
+
+
+def _all_pass(entry: ImageReport) -> bool:
+    """Counted in C: a large run asks this of 100,000 images."""
+    return list(map(_OUTCOME, entry.results)).count(Outcome.PASS) == len(entry.results)
 
 
 def _plain(text: str, fg: str | None = None, bold: bool = False) -> str:
@@ -77,7 +86,7 @@ class ConsoleFormat(Format):
         lines.append("")
         shown = 0
         for entry in report.images:
-            if all(r.outcome is Outcome.PASS for r in entry.results):
+            if _all_pass(entry):
                 continue
             lines += self._image(entry)
             shown += 1
