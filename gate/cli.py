@@ -274,24 +274,6 @@ def live_options(func: F) -> F:
     return func
 
 
-def _parse_types(text: str) -> tuple[str, ...]:
-    allowed = {"vulasap": "vulAsap", "baseline": "baseline"}
-    types: list[str] = []
-    for part in text.split(","):
-        key = part.strip().lower()
-        if not key:
-            continue
-        if key not in allowed:
-            raise UsageError(
-                f"--types: unknown list {part.strip()!r}; choose from vulAsap, baseline"
-            )
-        if allowed[key] not in types:
-            types.append(allowed[key])
-    if not types:
-        raise UsageError("--types needs at least one of vulAsap, baseline")
-    return tuple(types)
-
-
 def _fetch_live(
     *, region: str, endpoint: str | None, types: str, retries: int, timeout: float, debug: bool
 ) -> Snapshot:
@@ -303,7 +285,7 @@ def _fetch_live(
     response = api.fetch_ranking(
         region=region,
         endpoint=endpoint,
-        types=_parse_types(types),
+        types=api.validate_types(t for t in types.split(",") if t.strip()),
         retries=retries,
         timeout=timeout,
         log=log,

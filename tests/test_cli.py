@@ -117,6 +117,14 @@ def test_exit_2_on_usage_errors(files: dict[str, str], args: list[str], fragment
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("command", [["check", "--all-namespaces"], ["fetch", "-o", "-"]])
+def test_exit_2_on_an_unknown_ranking_type_before_any_network(command: list[str]) -> None:
+    result = run(*command, "--types", "vulAsap,bogus", "--endpoint", "http://127.0.0.1:9")
+    assert result.exit_code == 2
+    assert "unknown ranking type 'bogus'" in result.stderr
+    assert "choose from vulAsap, baseline" in result.stderr
+
+
 def test_exit_2_on_an_invalid_policy_with_its_location(files: dict[str, str]) -> None:
     result = run(
         "check",
