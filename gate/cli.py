@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from gate import __version__
-from gate.errors import EXIT_USAGE, GateError, SourceError, UsageError
+from gate.errors import EXIT_USAGE, GateError, OutputError, PolicyError, SourceError, UsageError
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -186,7 +186,11 @@ def _parse_now(value: str | None) -> dt.date:
     if value is None or not value.strip():
         return dt.datetime.now(dt.timezone.utc).date()
     try:
-        return dt.date.fromisoformat(value.strip())
+        text = value.strip()
+        # fromisoformat also takes 20261128 and week dates (2026-W48-6): one spelling only.
+        if len(text) != 10 or text[4] != "-" or text[7] != "-":
+            raise ValueError(text)
+        return dt.date.fromisoformat(text)
     except ValueError:
         raise UsageError(
             f"--now {value!r} is not a date; write YYYY-MM-DD (e.g. 2026-11-28)"
@@ -307,9 +311,13 @@ def _write_error_junit(path: str | None, error: GateError) -> None:
     from gate.report.junit import error_report
 
     title = "gate/data-source" if isinstance(error, SourceError) else "gate/configuration"
+    kinds = ((SourceError, "source"), (PolicyError, "policy"), (OutputError, "output"))
+    kind = next(
+        (f"gate.{k}-error" for cls, k in kinds if isinstance(error, cls)), "gate.usage-error"
+    )
     # The original error is the one worth reporting, whatever happens to this file.
     with contextlib.suppress(GateError):
-        write_atomic(path, error_report(error.render(), title=title))
+        write_atomic(path, error_report(error.render(), title=title, kind=kind))
 
 
 def _write_error_json(path: str | None, error: GateError) -> None:
@@ -542,12 +550,42 @@ def check(
             },
         )
     except GateError as error:
-        _write_error_junit(junit_path, error)
-        _write_error_json(json_path, error)
-        _publish_error(error, junit_path, summary_path)
+        _report_error(error, junit_path, json_path, summary_path)
         raise
+    try:
+        report = _write_reports(
+            report, junit_path, json_path, summary_path, junit_max_bytes, junit_max_cases
+        )
+    except GateError as error:
+        # One report could not be written: none may keep a previous run's verdict either.
+        _report_error(error, junit_path, json_path, summary_path)
+        raise
+    _print_console(
+        report,
+        json_path=json_path,
+        junit_path=junit_path,
+        quiet=quiet,
+        banner=(DEMO_BANNER_OWN_POLICIES if policies else DEMO_BANNER) if demo else None,
+    )
 
-    from gate.report.console import ConsoleFormat
+
+def _report_error(
+    error: GateError, junit_path: str | None, json_path: str | None, summary_path: str | None
+) -> None:
+    """Every requested report says the run evaluated nothing usable, never a stale verdict."""
+    _write_error_junit(junit_path, error)
+    _write_error_json(json_path, error)
+    _publish_error(error, junit_path, summary_path)
+
+
+def _write_reports(
+    report: Report,
+    junit_path: str | None,
+    json_path: str | None,
+    summary_path: str | None,
+    junit_max_bytes: int,
+    junit_max_cases: int,
+) -> Report:
     from gate.report.files import write_atomic, write_stream
 
     if junit_path:
@@ -561,10 +599,34 @@ def check(
         from gate.report.json_report import JsonFormat
 
         write_stream(json_path, JsonFormat().chunks(report))
-    if summary_path:
+    if summary_path and not _is_step_summary(summary_path):
         from gate.report.github import MarkdownFormat
 
         write_atomic(summary_path, MarkdownFormat().render(report))
+    return report
+
+
+def _is_step_summary(path: str) -> bool:
+    """Under GitHub Actions the job summary is appended anyway: writing it again would
+    replace what earlier steps wrote there."""
+    step = os.environ.get("GITHUB_STEP_SUMMARY")
+    return (
+        os.environ.get("GITHUB_ACTIONS") == "true"
+        and bool(step)
+        and os.path.realpath(path) == os.path.realpath(str(step))
+    )
+
+
+def _print_console(
+    report: Report,
+    *,
+    json_path: str | None,
+    junit_path: str | None,
+    quiet: bool,
+    banner: str | None,
+) -> None:
+    from gate.report.console import ConsoleFormat
+
     annotations = ""
     if os.environ.get("GITHUB_ACTIONS") == "true":
         from gate.ci import github
@@ -574,8 +636,8 @@ def check(
     stream = sys.stderr if to_stderr else sys.stdout
     gitlab = os.environ.get("GITLAB_CI") == "true"
     # GitLab's log viewer renders ANSI colours, although the job's stdout is no TTY.
-    colour = (stream.isatty() or gitlab) and "NO_COLOR" not in os.environ
-    banner = (DEMO_BANNER_OWN_POLICIES if policies else DEMO_BANNER) if demo else None
+    tty = stream is not None and stream.isatty()
+    colour = (tty or gitlab) and "NO_COLOR" not in os.environ
     if gitlab:
         import time
 
@@ -586,7 +648,17 @@ def check(
         ).render(report)
     else:
         text = ConsoleFormat(color=colour, quiet=quiet, banner=banner).render(report)
-    click.echo(text + annotations, nl=False, err=to_stderr, color=colour)
+    try:
+        click.echo(text + annotations, nl=False, err=to_stderr, color=colour)
+        if stream is not None:
+            stream.flush()
+    except OSError:
+        # A closed pipe (`gate check | head`) or a full disk: the reports are written and the
+        # verdict stands; exit with it rather than report a crash. Point the stream at
+        # /dev/null so the interpreter's final flush cannot fail again.
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
     _exit(report.exit_code, large=report.summary()["checks"] > FAST_EXIT_CHECKS)
 
 

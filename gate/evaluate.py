@@ -332,9 +332,10 @@ def evaluate(
                 status = WaiverStatus.UNUSED
             elif days_left <= EXPIRING_DAYS:
                 status = WaiverStatus.EXPIRING
+                when = {0: "today", 1: "tomorrow"}.get(days_left, f"in {days_left} days")
                 notes.append(
-                    f"waiver for {policy.name}/{waiver.rule} expires in {days_left} day(s) "
-                    f"({waiver.expires.isoformat()})"
+                    f"waiver for {policy.name}/{waiver.rule} on {_selectors(waiver)} "
+                    f"expires {when} ({waiver.expires.isoformat()})"
                 )
             else:
                 status = WaiverStatus.ACTIVE

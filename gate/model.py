@@ -257,8 +257,11 @@ class Report:
 
     @property
     def empty_selection_fails(self) -> bool:
-        """``--require-images`` and no rule evaluated anything: none selected, or all scoped out."""
-        return self.require_images and not any(image.results for image in self.images)
+        """``--require-images`` and no rule evaluated a ranked image: none selected, all scoped
+        out, or only unranked ``--image`` references (whose placeholder results judge nothing)."""
+        return self.require_images and not any(
+            image.results for image in self.images if image.image.ranked
+        )
 
     @property
     def verdict(self) -> str:

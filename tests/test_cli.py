@@ -616,3 +616,111 @@ def test_demo_with_own_policies_does_not_claim_the_default_policy(files: dict[st
     assert "bundled sample" in result.stdout
     assert "default policy" not in result.stdout
     assert "expected to BLOCK" not in result.stdout
+
+
+# --- fail-closed details found in review ------------------------------------------------------
+
+
+def test_require_images_fails_when_only_unranked_references_were_given(
+    files: dict[str, str],
+) -> None:
+    result = check(files, "--image", "prod/not-ranked:1", "--require-images")
+    assert result.exit_code == 1
+    assert "--require-images" in result.stdout
+
+
+def test_a_report_that_cannot_be_written_replaces_the_others_with_an_error(
+    files: dict[str, str],
+) -> None:
+    base = Path(files["dir"])
+    stale = base / "gate.json"
+    stale.write_text(json.dumps({"version": 1, "verdict": "pass", "exit_code": 0}))
+    (base / "plain-file").write_text("")
+    result = check(
+        files,
+        "--all-namespaces",
+        "--junit",
+        str(base / "plain-file" / "x.xml"),
+        "--json",
+        str(stale),
+    )
+    assert result.exit_code == 2
+    assert "is a file, not a directory" in result.stderr
+    assert json.loads(stale.read_text())["verdict"] == "error"
+
+
+def test_scoped_out_images_are_not_reported_as_passing(files: dict[str, str]) -> None:
+    result = run("check", "--demo", "--policy", str(REPO_ROOT / "policies/strict-production.yaml"))
+    assert result.exit_code == 0
+    assert "passed every check" not in result.stdout
+    assert "2 image(s) matched no policy scope: not checked" in result.stdout
+
+
+@pytest.mark.parametrize("spelling", ["20261128", "2026-W48-6", "2026-11-28T00:00"])
+def test_now_takes_only_yyyy_mm_dd(files: dict[str, str], spelling: str) -> None:
+    result = check(files, "--all-namespaces", "--now", spelling)
+    assert result.exit_code == 2
+    assert "YYYY-MM-DD" in result.stderr
+
+
+def test_policy_error_in_junit_is_typed_as_a_policy_error(files: dict[str, str]) -> None:
+    junit = Path(files["dir"]) / "gate.xml"
+    result = check(
+        files, "--all-namespaces", "--policy", files["bad_policy"], "--junit", str(junit)
+    )
+    assert result.exit_code == 2
+    error = etree.fromstring(junit.read_bytes()).find(".//error")
+    assert error is not None
+    assert error.get("type") == "gate.policy-error"
+
+
+def test_a_closed_pipe_keeps_the_verdict_as_exit_code(tmp_path: Path) -> None:
+    command = " ".join(gate_command()) + " check --demo | head -c 10 >/dev/null"
+    done = subprocess.run(
+        ["bash", "-c", command + "; echo ${PIPESTATUS[0]}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "1"
+    assert "internal error" not in done.stderr
+
+
+def test_closed_stdout_is_not_an_internal_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*gate_command(), "check", "--demo"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+        close_fds=True,
+    )
+    assert done.returncode == 1
+    done = subprocess.run(
+        ["bash", "-c", " ".join(gate_command()) + " check --demo >&-"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "internal error" not in done.stderr
+
+
+def test_summary_to_the_step_summary_file_is_appended_once(
+    files: dict[str, str], tmp_path: Path
+) -> None:
+    summary = tmp_path / "step-summary.md"
+    summary.write_text("# written by an earlier step\n")
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_OUTPUT": str(tmp_path / "out"),
+    }
+    result = check(files, "--all-namespaces", "--summary", str(summary), env=env)
+    assert result.exit_code == 1
+    text = summary.read_text()
+    assert text.startswith("# written by an earlier step\n")
+    assert text.count("Image gate: FAIL") == 1

@@ -222,7 +222,8 @@ def test_waiver_status_by_days_left(days_left: int, status: WaiverStatus) -> Non
     assert entry.status is status
     assert entry.days_left == days_left
     if status is WaiverStatus.EXPIRING:
-        assert any(f"expires in {days_left} day(s)" in w for w in report.warnings)
+        when = {0: "today", 1: "tomorrow"}.get(days_left, f"in {days_left} days")
+        assert any(f"expires {when}" in w for w in report.warnings)
         assert entry.uses == 1
 
 

@@ -49,7 +49,7 @@ CASES = {
         Faults(reset_first=99), 3, ("connection", "2 attempts"), RETRIED, requests=2
     ),
     "slow past the deadline": Case(
-        Faults(delay=10.0), 3, ("did not answer in time", "deadline"), ("--timeout", "1"), within=8
+        Faults(delay=20.0), 3, ("did not answer in time", "deadline"), ("--timeout", "1"), within=15
     ),
     "HTTP 500": Case(
         Faults(fail_first=99, fail_status=500, fail_code="InternalError"),

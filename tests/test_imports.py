@@ -128,3 +128,16 @@ def test_the_marker_depends_on_schema_and_bytes(
     assert base == cache.marker(b"schema", b"policy")
     assert base != cache.marker(b"schema2", b"policy")
     assert base != cache.marker(b"schema", b"policy ")
+
+
+def test_markers_in_a_directory_others_can_write_are_not_trusted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GATE_CACHE_DIR", str(tmp_path / "cache"))
+    marker = cache.marker(b"schema", b"policy")
+    assert marker is not None
+    cache.remember_valid(marker)
+    assert cache.known_valid(marker)
+    assert marker.parent.stat().st_mode & 0o777 == 0o700
+    marker.parent.chmod(0o777)  # anyone could plant a marker that skips validation
+    assert not cache.known_valid(marker)

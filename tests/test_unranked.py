@@ -137,7 +137,7 @@ def check(*args: str) -> Any:
 def test_cli_image_needs_no_namespace(ranking: list[str]) -> None:
     result = check(*ranking, "--image", "registry.cn-hangzhou.aliyuncs.com/prod/api:1.0")
     assert result.exit_code == 0, result.output
-    assert "Evaluated 1 image(s)" in result.output
+    assert "Selected 1 image(s)" in result.output
     assert "images:     registry.cn-hangzhou.aliyuncs.com/prod/api:1.0" in result.output
 
 

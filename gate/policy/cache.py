@@ -11,7 +11,7 @@ again.
 
 The markers live in ``$GATE_CACHE_DIR``, else ``$XDG_CACHE_HOME/acs-image-gate``, else
 ``~/.cache/acs-image-gate``; ``GATE_CACHE_DIR=`` (empty) turns the cache off. A cache that
-cannot be read or written is simply not used.
+cannot be read or written, or whose directory is not private to this user, is not used.
 """
 
 from __future__ import annotations
@@ -52,12 +52,21 @@ def marker(schema: bytes, data: bytes) -> Path | None:
 
 
 def known_valid(path: Path | None) -> bool:
-    return path is not None and path.is_file()
+    """A marker counts only in a private directory: one that others could write to could
+    be seeded with markers that skip validation of a file that would fail it."""
+    if path is None:
+        return False
+    try:
+        directory = path.parent.stat()
+    except OSError:
+        return False
+    private = directory.st_uid == os.getuid() and not directory.st_mode & 0o022
+    return private and path.is_file()
 
 
 def remember_valid(path: Path | None) -> None:
     if path is None:
         return
     with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         path.touch()

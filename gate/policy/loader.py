@@ -224,18 +224,24 @@ def _schema_problems(file: str, data: Any, positions: _Positions) -> list[Proble
             choices = [str(c) for c in error.validator_value]
             close = difflib.get_close_matches(str(error.instance), choices, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
+            got = repr(error.instance) if isinstance(error.instance, str) else None
             message = (
-                f"{error.instance!r} is not valid here{hint}; choose one of: {', '.join(choices)}"
+                f"{got or _describe(error.instance)} is not valid here{hint}; "
+                f"choose one of: {', '.join(choices)}"
             )
         elif validator == "required":
             missing = [k for k in error.validator_value if k not in error.instance]
             message = f"missing required key{'s' if len(missing) > 1 else ''}: {', '.join(missing)}"
         elif validator == "const" and path == ("version",):
-            message = f"unsupported policy version {error.instance!r}; this gate reads version: 1"
+            message = f"version must be the number 1, got {_describe(error.instance)}" + (
+                " (write it without quotes)" if error.instance == "1" else ""
+            )
         elif validator == "type":
             message = (
                 f"expected {_type_name(error.validator_value)}, got {_describe(error.instance)}"
             )
+        elif validator == "minItems" and error.validator_value == 1:
+            message = "needs at least one entry, got an empty list"
         elif "errorMessage" in error.schema:
             message = str(error.schema["errorMessage"]) + f" (got {error.instance!r})"
         else:
@@ -268,6 +274,8 @@ def _describe(value: Any) -> str:
         return "a list"
     if isinstance(value, (int, float)):
         return f"a number ({value})"
+    if isinstance(value, str):
+        return f"the string {value!r}"
     return f"{type(value).__name__} {value!r}"
 
 

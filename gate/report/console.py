@@ -74,7 +74,6 @@ class ConsoleFormat(Format):
 
     def render(self, report: Report) -> str:
         style = self.style
-        counts = report.summary()
         verdict_colour = "green" if report.verdict == "pass" else "red"
         tail = [summary_line(report), style(verdict_line(report), verdict_colour, True)]
         if self.quiet:
@@ -84,15 +83,20 @@ class ConsoleFormat(Format):
             lines += [self.banner, ""]
         lines.append(terminal_safe(self._header(report)))
         lines.append("")
-        shown = 0
+        passed = unchecked = 0
         for entry in report.images:
-            if _all_pass(entry):
-                continue
-            lines += self._image(entry)
-            shown += 1
-        passed = counts["images"] - shown
-        if passed and counts["images"]:
+            if not entry.results:
+                unchecked += 1
+            elif _all_pass(entry):
+                passed += 1
+            else:
+                lines += self._image(entry)
+        if passed:
             lines.append(style(f"✓ {passed} image(s) passed every check", "green"))
+        if unchecked:
+            lines.append(
+                style(f"- {unchecked} image(s) matched no policy scope: not checked", "yellow")
+            )
             lines.append("")
         lines += self._notes(report)
         return "\n".join(lines + tail) + "\n"
@@ -136,7 +140,7 @@ class ConsoleFormat(Format):
             f"{p.name} ({p.file}{', bundled' if p.bundled else ''})" for p in report.policies
         )
         selection = ", ".join(report.selection) if report.selection else "all namespaces"
-        lines = [f"Evaluated {len(report.images)} image(s) from {where}"]
+        lines = [f"Selected {len(report.images)} image(s) from {where}"]
         if report.selection or not report.refs:
             lines.append(f"  namespaces: {selection}")
         if report.refs:
@@ -151,7 +155,8 @@ class ConsoleFormat(Format):
         mark = style("✗", "red", True) if entry.verdict == "fail" else style("~", "yellow", True)
         details = [f"ranked in {', '.join(image.ranked_in)}" if image.ranked else "not ranked"]
         if image.digest:
-            details.append(f"digest {one_line(image.digest[:12])}")
+            digest = image.digest.removeprefix("sha256:")
+            details.append(f"digest {one_line(digest[:12])}")
         lines = [f"{mark} {style(one_line(image.name), bold=True)}  ({'; '.join(details)})"]
         for result in entry.results:
             if result.outcome is Outcome.PASS:

@@ -16,6 +16,20 @@ from pathlib import Path
 from gate.errors import OutputError
 
 
+def _write_stdout(chunks: Iterable[str]) -> None:
+    stream = sys.stdout
+    if stream is None:
+        raise OutputError("cannot write a report to standard output: it is closed")
+    try:
+        for chunk in chunks:
+            stream.write(chunk)
+        stream.flush()
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write a report to standard output: {exc.strerror or exc}"
+        ) from exc
+
+
 def write_atomic(path: str, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically; ``-`` writes to standard output."""
     write_stream(path, (text,))
@@ -28,15 +42,18 @@ def write_stream(path: str, chunks: Iterable[str]) -> None:
     needs no more memory than its largest chunk.
     """
     if path == "-":
-        for chunk in chunks:
-            sys.stdout.write(chunk)
-        sys.stdout.flush()
+        _write_stdout(chunks)
         return
     target = Path(path)
     directory = target.parent
     try:
         directory.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise OutputError(
+            f"cannot write {path}: a part of {directory} is a file, not a directory",
+            hint="choose a path whose directories are directories",
+        ) from exc
     except OSError as exc:
         raise OutputError(
             f"cannot write {path}: {exc.strerror or exc}",

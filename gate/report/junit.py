@@ -54,7 +54,7 @@ XML_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n'
 def _body(result: Result, headline: str) -> str:
     lines = [
         headline,
-        f"policy: {result.policy} ({result.file})",
+        f"policy: {result.policy}" + (f" ({result.file})" if result.file else ""),
         f"rule: {result.rule} [{result.enforcement.value}]",
         f"condition: {result.condition}",
     ]
@@ -493,11 +493,11 @@ class JunitFormat(Format):
         return "".join(self.chunks(report))
 
 
-def error_report(message: str, *, title: str = "gate/data-source") -> str:
-    """A report with one ``<error>`` case, for runs whose data could not be read (exit 3)."""
+def error_report(
+    message: str, *, title: str = "gate/data-source", kind: str = "gate.source-error"
+) -> str:
+    """A report with one ``<error>`` case, for runs that evaluated nothing (exit 2 or 3)."""
     text = xml_safe(one_line(message))
     case = TestCase(title, classname="gate")
-    case.add_error_info(
-        message=text, output=xml_safe(message) or text, error_type="gate.source-error"
-    )
+    case.add_error_info(message=text, output=xml_safe(message) or text, error_type=kind)
     return _serialize([TestSuite("gate", [case])])

@@ -107,7 +107,7 @@ def test_waivers_needing_attention_are_listed() -> None:
     text = ConsoleFormat().render(report())
     assert "expiring prod/urgent on ns/waived:*" in text
     assert "unused   prod/urgent on nowhere/*" in text
-    assert "expires in 4 day(s)" in text
+    assert "expires in 4 days" in text
 
 
 def test_override_is_shown() -> None:

@@ -59,7 +59,7 @@ def test_sections_fold_details_and_keep_blocking_results_open() -> None:
     )
     found = {name: (collapsed, header, body) for name, collapsed, header, body in sections(text)}
     assert list(found) == ["gate_run", "gate_blocking", "gate_advisory"]
-    assert found["gate_run"][:2] == (True, "Evaluated 3 image(s) from snapshot test.json")
+    assert found["gate_run"][:2] == (True, "Selected 3 image(s) from snapshot test.json")
     assert found["gate_blocking"][:2] == (False, "Blocking: 1 result(s) in 1 image(s)")
     assert any("imageVulAsap = 2 > 0" in line for line in found["gate_blocking"][2])
     assert found["gate_advisory"][0] is True
