@@ -305,7 +305,7 @@ def evaluate(
             f"(--unranked {unranked.value})"
         )
     if not images and not absent:
-        where = ", ".join(selection) if selection else "the ranking"
+        where = ", ".join(selection) if selection else "any namespace (the ranking lists none)"
         notes.append(
             f"no ranked image matched {where}: nothing was evaluated"
             + (" (--require-images makes this a failure)" if require_images else "")

@@ -253,7 +253,7 @@ class AnnotationsFormat(Format):
             _annotation("error", e, r) for e, r in _results(report, (Outcome.FAIL, Outcome.ERROR))
         ]
         if report.empty_selection_fails:
-            where = ", ".join(report.selection) or "the ranking"
+            where = ", ".join(report.selection) or "any namespace"
             errors.append(
                 command(
                     "error",

@@ -256,8 +256,9 @@ def _gate_suite(report: Report) -> TestSuite | None:
     """Run-level cases, so an empty selection is visible in CI test views too."""
     if any(entry.results for entry in report.images):
         return None
-    where = ", ".join(report.selection) or "the ranking"
-    case = TestCase(f"gate/selection [{xml_safe(where)}]", classname="gate")
+    where = ", ".join(report.selection) or "any namespace"
+    label = ", ".join(report.selection) or "all namespaces"
+    case = TestCase(f"gate/selection [{xml_safe(label)}]", classname="gate")
     if report.images:
         why = f"{len(report.images)} selected image(s) are outside the scope of every policy"
     else:
