@@ -31,9 +31,9 @@ from dataclasses import dataclass
 
 from gate.errors import UsageError
 from gate.model import Image
+from gate.policy.selectors import MIN_DIGEST_PREFIX
 
-MIN_DIGEST_HEX = 12
-_DIGEST = re.compile(r"sha256:([0-9a-fA-F]{12,64})")
+_DIGEST = re.compile(rf"sha256:([0-9a-fA-F]{{{MIN_DIGEST_PREFIX},64}})")
 _GLOB = re.compile(r"[*?\[\]]")
 FORM = "[REGISTRY/]NAMESPACE/REPOSITORY[:TAG][@sha256:DIGEST]"
 
@@ -117,7 +117,7 @@ def parse_image_ref(text: str) -> ImageRef:
         if match is None:
             raise ImageRefError(
                 f"--image '{raw}': the digest after '@' must be sha256: followed by "
-                f"{MIN_DIGEST_HEX} to 64 hex digits"
+                f"{MIN_DIGEST_PREFIX} to 64 hex digits"
             )
         digest = match.group(1).lower()
     elif raw.lower().startswith("sha256:"):

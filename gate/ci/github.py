@@ -24,10 +24,6 @@ from gate.report.github import (
 )
 
 
-def active(env: Mapping[str, str] = os.environ) -> bool:
-    return env.get("GITHUB_ACTIONS") == "true"
-
-
 def _append(path: str | None, text: str, what: str) -> None:
     if not path:
         return
