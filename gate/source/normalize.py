@@ -2,12 +2,25 @@
 
 API strings are not clean, and this module gives each oddity a defined outcome:
 
+* ``RiskRankInfo`` must hold a ``VulAsap`` or a ``Baseline`` list (a null one counts as
+  absent); with neither (``{}``, only nulls, or only keys such as ``vulasap``) the body is a
+  :class:`~gate.errors.SourceError`, never an empty ranking. ``{"VulAsap": [], "Baseline":
+  []}`` is a valid empty ranking; any other key is ignored with a warning;
 * names are trimmed of surrounding whitespace (``"namespace-01\\n"`` is ``namespace-01``);
-* an image in both ``VulAsap`` and ``Baseline`` is one image ranked in both lists
-  (identity: ``Uuid``, else namespace, repository, tag and digest);
+* two records are one image when their ``Uuid``, namespace, repository, tag and digest all
+  agree (an empty ``Uuid`` included), as when an image is in both ``VulAsap`` and
+  ``Baseline``. Records sharing a ``Uuid`` (masked ones such as the API reference's
+  ``...****`` can collide) but not the rest are different images, each evaluated on its
+  own, with a warning;
+* records of one image are merged fail-closed: ``ranked_in`` lists every list they are
+  in; a kept counter both give takes the higher value, with a warning counting the images
+  whose records disagree; a counter that either record cannot give is a problem naming
+  that record (``Baseline[3]``), and an unusable ``RiskLevelDetail`` in either makes the
+  image's unusable;
 * ``RiskLevelDetail`` is a JSON object in a string; a missing, unparsable or non-object
-  value is a per-image data error, and a non-numeric counter a per-metric problem (numeric
-  strings are numbers; booleans, NaN and infinities are not);
+  value is a per-image data error, and a counter (or ``VulCount``, ``HcCount``,
+  ``ImageSize``) that is missing, not a number or negative is a per-metric problem
+  (numeric strings are numbers; booleans, NaN and infinities are not);
 * the doubly escaped form shown in the API reference (``{\\"imageVulAsap\\":3}``) is decoded
   one extra level and counted in a warning, since it carries the same data.
 
@@ -16,8 +29,9 @@ Only the metrics some rule needs are kept, so large rankings stay small in memor
 shape (one flat object of plain integers and escape-free strings, keys in the order seen
 before) is read with one regular expression that captures only the wanted counters, and
 anything else is parsed in full with :mod:`json`; both give the same outcome for every input.
-Its :meth:`~DetailReader.hook` does this while the snapshot is being parsed, so the
-counters no rule wants are never held in memory at all.
+Its :meth:`~DetailReader.hook` does this while the snapshot is being parsed, for every
+record (a repeated ``Uuid`` included), so the counters no rule wants are never held in
+memory at all.
 """
 
 from __future__ import annotations
@@ -26,6 +40,7 @@ import functools
 import json
 import math
 import re
+from array import array
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -79,6 +94,16 @@ def to_number(value: Any) -> Number | None:
     if isinstance(number, float) and not math.isfinite(number):
         return None
     return number if abs(number) <= MAX_MAGNITUDE else None
+
+
+def _counter(name: str, value: Any) -> Number | str:
+    """A counter's number, or (a str) why it is unusable: not a number, or below zero."""
+    number = to_number(value)
+    if number is None:
+        return f"{name} is not a number: {_describe(value)}"
+    if number < 0:
+        return f"{name} is negative: {_describe(value)}"
+    return number
 
 
 def _parse_detail(raw: Any) -> tuple[dict[str, Any] | None, str | None, bool]:
@@ -178,7 +203,6 @@ class DetailReader:
         self._templates: list[_Template] = []
         # (keys, which hold strings) -> times seen; -1 once learnt
         self._shapes: dict[tuple[tuple[str, ...], tuple[bool, ...]], int] = {}
-        self._uuids: set[str] = set()
         self._small: Callable[[str], int] = _no_small
 
     def read(self, raw: Any) -> Detail:
@@ -192,15 +216,11 @@ class DetailReader:
     def hook(self, obj: dict[str, Any]) -> dict[str, Any]:
         """A ``json.loads`` object hook: read each image's detail while the body is parsed.
 
-        A record whose ``Uuid`` was seen before is left as it is: it is the same image in the
-        other list, which :func:`normalize` skips (or reads itself, should it need it).
+        Every record is read, a repeated ``Uuid`` included: a second listing of an image may
+        carry other counters, or be another image under the same (masked) ``Uuid``, and
+        :func:`normalize` decides which (on the usual shape a read costs a few microseconds).
         """
         if DETAIL_KEY in obj:
-            uuid = obj.get("Uuid")
-            if type(uuid) is str and uuid:
-                if uuid in self._uuids:
-                    return obj
-                self._uuids.add(uuid)
             obj[DETAIL_KEY] = self.read(obj[DETAIL_KEY])
         return obj
 
@@ -221,9 +241,9 @@ class DetailReader:
         problems = dict(template.absent)
         for name, text in zip(template.order, groups, strict=True):
             value: Any = text[1:-1] if text.startswith('"') else int(text)
-            number = to_number(value)
-            if number is None:
-                problems[name] = f"{name} is not a number: {_describe(value)}"
+            number = _counter(name, value)
+            if isinstance(number, str):
+                problems[name] = number
             else:
                 metrics[name] = number
         return Detail(metrics, problems or _NO_PROBLEMS, None, False, self.names)
@@ -238,9 +258,9 @@ class DetailReader:
             if name not in detail or detail[name] is None:
                 problems[name] = f"{name} is missing from RiskLevelDetail"
                 continue
-            number = to_number(detail[name])
-            if number is None:
-                problems[name] = f"{name} is not a number: {_describe(detail[name])}"
+            number = _counter(name, detail[name])
+            if isinstance(number, str):
+                problems[name] = number
             else:
                 metrics[name] = number
         if isinstance(raw, str) and not double:
@@ -282,18 +302,107 @@ class DetailReader:
         )
 
 
-def _entries(info: dict[str, Any], types: Iterable[str]) -> Iterable[tuple[str, int, Any]]:
-    for list_name in types:
+def _lists(info: dict[str, Any]) -> tuple[list[tuple[str, list[Any]]], list[str]]:
+    """The ranking's lists (at least one) and warnings about keys it does not know."""
+    lists = []
+    for list_name in LISTS:
         entries = info.get(list_name)
-        if entries is None:
+        if entries is None:  # absent, or null: no list
             continue
         if not isinstance(entries, list):
             raise SourceError(
                 f"RiskRankInfo.{list_name} is a JSON {type(entries).__name__}, not a list",
                 hint="the response is malformed; nothing was evaluated",
             )
-        for index, entry in enumerate(entries):
-            yield list_name, index, entry
+        lists.append((list_name, entries))
+    unknown = [key for key in info if key not in LISTS]
+    if not lists:
+        keys = [_key(key) + (" (null)" if info[key] is None else "") for key in info]
+        found = (
+            "it is empty"
+            if not keys
+            else f"it has {', '.join(keys[:5])}"
+            + (f" and {len(keys) - 5} more key(s)" if len(keys) > 5 else "")
+        )
+        raise SourceError(
+            f"RiskRankInfo holds neither a VulAsap nor a Baseline list ({found}); "
+            "nothing was evaluated",
+            hint="expected the GetDockerhubImageRiskRankInfo response body, whose RiskRankInfo "
+            'has "VulAsap" and "Baseline" lists (names are case-sensitive)',
+        )
+    warnings = []
+    if unknown:
+        names = ", ".join(_key(key) for key in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        plural = "s" if len(unknown) > 1 else ""
+        warnings.append(f"RiskRankInfo has unknown key{plural} {names}{more} (ignored)")
+    return lists, warnings
+
+
+def _key(key: str) -> str:
+    text = repr(key)
+    return text if len(text) <= 40 else text[:36] + "...'"
+
+
+_set = object.__setattr__  # Image is frozen; normalize() folds listings in before it returns
+
+
+def _merge(
+    kept: Image,
+    kept_at: str,
+    record: tuple[Mapping[str, Number], Mapping[str, str], str | None],
+    record_at: str,
+    names: tuple[str, ...],
+    detail_names: frozenset[str],
+) -> tuple[bool, bool]:
+    """Fold another record of the same image into ``kept``: the worse of each counter.
+
+    A counter both records hold takes the higher value; one that either record cannot
+    give is a problem saying which record and what the other said (fail closed); an
+    unusable ``RiskLevelDetail`` in either makes the image's unusable. Returns (some
+    counter differed, some counter was unusable in one record only).
+    """
+    metrics, problems, error = record
+    kept_metrics = kept.metrics
+    kept_problems = kept.metric_problems
+    kept_error = kept.data_error
+    merged_error = kept_error
+    if error is not None and kept_error is not None:
+        if error != kept_error:
+            merged_error = f"{kept_error} in {kept_at}; {error} in {record_at}"
+    elif error is not None:
+        merged_error = f"{error} in {record_at} (the record in {kept_at} is readable)"
+    elif kept_error is not None:
+        merged_error = f"{kept_error} in {kept_at} (the record in {record_at} is readable)"
+    merged: dict[str, Number] = {}
+    merged_problems: dict[str, str] = {}
+    differed = False
+    one_sided = (error is None) != (kept_error is None)
+    for name in names:
+        if merged_error is not None and name in detail_names:
+            continue  # the data error speaks for every counter of RiskLevelDetail
+        a, b = kept_metrics.get(name), metrics.get(name)
+        if a is not None and b is not None:
+            if a != b:
+                differed = True
+            merged[name] = b if b > a else a
+            continue
+        a_problem = kept_problems.get(name) or kept_error or f"{name} is not available"
+        b_problem = problems.get(name) or error or f"{name} is not available"
+        if a is None and b is None:
+            merged_problems[name] = (
+                a_problem if a_problem == b_problem else f"{a_problem}; {b_problem} in {record_at}"
+            )
+        elif a is None:
+            one_sided = True
+            merged_problems[name] = f"{a_problem} in {kept_at} ({record_at} says {b})"
+        else:
+            one_sided = True
+            merged_problems[name] = f"{b_problem} in {record_at} ({kept_at} says {a})"
+    _set(kept, "metrics", merged)
+    _set(kept, "metric_problems", merged_problems or _NO_PROBLEMS)
+    _set(kept, "data_error", merged_error)
+    return differed, one_sided
 
 
 def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Ranking:
@@ -305,82 +414,137 @@ def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Rank
     info = body.get("RiskRankInfo")
     if not isinstance(info, dict):
         raise SourceError("the response has no RiskRankInfo object; nothing was evaluated")
+    lists, warnings = _lists(info)
     names = set(CATALOGUE if wanted is None else wanted)
     reader = DetailReader(names)
     field_names = [n for n in IMAGE_FIELDS if n in names]
+    all_names = (*reader.names, *field_names)
+    detail_names = frozenset(reader.names)
 
-    # Identity: the Uuid (a str key), else namespace, repository, tag and digest (a tuple).
-    by_identity: dict[str | tuple[str, ...], int] = {}
-    ranked_in: list[tuple[str, ...]] = []
-    found: list[dict[str, Any]] = []  # each image's fields but ranked_in
-    double_escaped = 0
-    for list_name, index, entry in _entries(info, LISTS):
-        if not isinstance(entry, dict):
-            raise SourceError(
-                f"RiskRankInfo.{list_name}[{index}] is a JSON {type(entry).__name__}, "
-                "not an image object",
-                hint="the response is malformed; nothing was evaluated",
-            )
-        uuid = _text(entry.get("Uuid"))
-        identity: str | tuple[str, ...] = uuid
-        seen = by_identity.get(uuid) if uuid else None
-        if seen is None:
-            namespace = _text(entry.get("RepoNamespace"))
-            repository = _text(entry.get("RepoName"))
-            tag = _text(entry.get("Tag"))
-            digest = _text(entry.get("Digest"))
-            if not uuid:
-                identity = (namespace, repository, tag, digest)
-                seen = by_identity.get(identity)
-        if seen is not None:
-            if list_name not in ranked_in[seen]:
-                ranked_in[seen] += (list_name,)
-            continue
+    # Identity: the Uuid together with namespace, repository, tag and digest. The first
+    # image with a Uuid is found by the Uuid alone (by_uuid); images without one, and
+    # other images under a Uuid already taken, by all five (by_names).
+    by_uuid: dict[str, int] = {}
+    by_names: dict[tuple[str, ...], int] = {}
+    found: list[Image] = []
+    first_index = array("q")  # where each image's first record is in its first list
+    doubled: set[int] = set()
+    differing: set[int] = set()
+    one_sided: set[int] = set()
+    shared_uuids: set[str] = set()
+    for list_name, entries in lists:
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise SourceError(
+                    f"RiskRankInfo.{list_name}[{index}] is a JSON {type(entry).__name__}, "
+                    "not an image object",
+                    hint="the response is malformed; nothing was evaluated",
+                )
+            # _text(), inlined for the usual str: this runs for every record of a large ranking
+            get = entry.get
+            uuid = raw.strip() if type(raw := get("Uuid")) is str else _text(raw)
+            namespace = raw.strip() if type(raw := get("RepoNamespace")) is str else _text(raw)
+            repository = raw.strip() if type(raw := get("RepoName")) is str else _text(raw)
+            tag = raw.strip() if type(raw := get("Tag")) is str else _text(raw)
+            digest = raw.strip() if type(raw := get("Digest")) is str else _text(raw)
+            seen = by_uuid.get(uuid) if uuid else None
+            if seen is not None:
+                other = found[seen]
+                if (
+                    other.namespace != namespace
+                    or other.repository != repository
+                    or other.tag != tag
+                    or other.digest != digest
+                ):
+                    shared_uuids.add(uuid)
+                    seen = by_names.get((uuid, namespace, repository, tag, digest))
+            elif not uuid:
+                seen = by_names.get((uuid, namespace, repository, tag, digest))
 
-        detail = entry.get(DETAIL_KEY)
-        if not isinstance(detail, Detail):
-            detail = reader.read(detail)
-        elif detail.names != reader.names:
-            raise ValueError("the body's RiskLevelDetail was read for other metrics")
-        double_escaped += detail.double
-        metrics = detail.metrics
-        problems = detail.problems
-        if field_names:
-            metrics, problems = dict(metrics), dict(problems)
-            for name in field_names:
-                raw = entry.get(name)
-                number = to_number(raw)
-                if number is None:
-                    problems[name] = (
-                        f"{name} is missing from the image record"
-                        if raw is None
-                        else f"{name} is not a number: {_describe(raw)}"
+            detail = entry.get(DETAIL_KEY)
+            if not isinstance(detail, Detail):
+                detail = reader.read(detail)
+            elif detail.names != reader.names:
+                raise ValueError("the body's RiskLevelDetail was read for other metrics")
+            metrics = detail.metrics
+            problems = detail.problems
+            if field_names:
+                metrics, problems = dict(metrics), dict(problems)
+                for name in field_names:
+                    raw = entry.get(name)
+                    number = None if raw is None else _counter(name, raw)
+                    if number is None:
+                        problems[name] = f"{name} is missing from the image record"
+                    elif isinstance(number, str):
+                        problems[name] = number
+                    else:
+                        metrics[name] = number
+
+            if seen is not None:  # another listing of an image already found
+                kept = found[seen]
+                if list_name not in kept.ranked_in:
+                    _set(kept, "ranked_in", (*kept.ranked_in, list_name))
+                if detail.double:
+                    doubled.add(seen)
+                if (
+                    metrics != kept.metrics
+                    or problems != kept.metric_problems
+                    or detail.error != kept.data_error
+                ):
+                    differed, unusable = _merge(
+                        kept,
+                        f"{kept.ranked_in[0]}[{first_index[seen]}]",
+                        (metrics, problems, detail.error),
+                        f"{list_name}[{index}]",
+                        all_names,
+                        detail_names,
                     )
-                else:
-                    metrics[name] = number
-        by_identity[identity] = len(found)
-        ranked_in.append((list_name,))
-        found.append(
-            {
-                "namespace": namespace,
-                "repository": repository,
-                "tag": tag,
-                "digest": digest,
-                "uuid": uuid,
-                "image_id": _text(entry.get("ImageId")),
-                "metrics": metrics,
-                "metric_problems": problems,
-                "data_error": detail.error,
-            }
-        )
-    # Built once every list has been seen: an image may be ranked in both.
-    images = [
-        Image(**fields, ranked_in=lists) for fields, lists in zip(found, ranked_in, strict=True)
-    ]
-    warnings = []
-    if double_escaped:
+                    if differed:
+                        differing.add(seen)
+                    if unusable:
+                        one_sided.add(seen)
+                continue
+
+            position = len(found)
+            if uuid and uuid not in by_uuid:
+                by_uuid[uuid] = position
+            else:
+                by_names[uuid, namespace, repository, tag, digest] = position
+            if detail.double:
+                doubled.add(position)
+            first_index.append(index)
+            found.append(
+                Image(
+                    namespace=namespace,
+                    repository=repository,
+                    tag=tag,
+                    digest=digest,
+                    uuid=uuid,
+                    image_id=raw.strip() if type(raw := get("ImageId")) is str else _text(raw),
+                    ranked_in=(list_name,),
+                    metrics=metrics,
+                    metric_problems=problems,
+                    data_error=detail.error,
+                )
+            )
+    if doubled:
         warnings.append(
-            f"{double_escaped} image(s) carried a doubly escaped RiskLevelDetail "
+            f"{len(doubled)} image(s) carried a doubly escaped RiskLevelDetail "
             "(as in the API reference's example); it was decoded one extra level"
         )
-    return Ranking(tuple(images), tuple(warnings))
+    if differing:
+        warnings.append(
+            f"{len(differing)} image(s) were listed twice with different counters; "
+            "the higher value of each counter was used"
+        )
+    if one_sided:
+        warnings.append(
+            f"{len(one_sided)} image(s) were listed twice with a counter that only one "
+            "listing could give; those counters cannot be evaluated"
+        )
+    if shared_uuids:
+        warnings.append(
+            f"{len(shared_uuids)} Uuid(s) were shared by different images (their namespace, "
+            "repository, tag or digest differ); each image was evaluated on its own"
+        )
+    return Ranking(tuple(found), tuple(warnings))

@@ -2,7 +2,9 @@
 
 The envelope written by ``gate fetch`` is
 ``{"gate_snapshot": 1, "fetched_at", "region", "endpoint", "request_id", "response": {...}}``.
-Anything that is not JSON, or has no ``RiskRankInfo`` object, is a :class:`SourceError`.
+Anything that is not JSON, or has no ``RiskRankInfo`` object, is a :class:`SourceError`;
+so, under ``--max-age``, is a snapshot without a fetch time, older than the limit, or
+fetched more than :data:`CLOCK_SKEW` in the future.
 
 A snapshot may be a whole account's ranking (100,000 images are about 150 MB), so a file is
 held once: its bytes are dropped once decoded and the text once parsed, and an
@@ -28,6 +30,9 @@ if TYPE_CHECKING:
 
 ENVELOPE_KEY = "gate_snapshot"
 ENVELOPE_VERSION = 1
+
+CLOCK_SKEW = dt.timedelta(minutes=5)
+"""How far in the future a fetch time may be (clocks differ a little) before it is refused."""
 
 ObjectHook = Callable[[dict[str, Any]], Any]
 
@@ -188,7 +193,11 @@ def parse_timestamp(text: str) -> dt.datetime:
 
 
 def check_max_age(snapshot: Snapshot, max_age: dt.timedelta, now: dt.datetime) -> None:
-    """Refuse a snapshot older than ``max_age``, or one that carries no timestamp."""
+    """Refuse a snapshot older than ``max_age``, fetched in the future, or without a time.
+
+    A fetch time more than :data:`CLOCK_SKEW` ahead of ``now`` means a wrong clock or an
+    edited file, which would otherwise keep the snapshot fresh for ever.
+    """
     fetched = snapshot.info.fetched_at
     if fetched is None:
         raise SourceError(
@@ -202,6 +211,13 @@ def check_max_age(snapshot: Snapshot, max_age: dt.timedelta, now: dt.datetime) -
             f"snapshot {snapshot.info.path} has an unreadable fetched_at {fetched!r}"
         ) from exc
     age = now - taken
+    if -age > CLOCK_SKEW:
+        raise SourceError(
+            f"snapshot {snapshot.info.path} has a fetch time in the future: {fetched} is "
+            f"{_human(-age)} ahead of this machine's clock, so --max-age cannot vouch for it",
+            hint="check this machine's clock (and the clock where the snapshot was fetched); "
+            "a fetch time in the future means one of them is wrong or the file was edited",
+        )
     if age > max_age:
         raise SourceError(
             f"snapshot {snapshot.info.path} was fetched at {fetched}, {_human(age)} ago, "
@@ -214,6 +230,8 @@ def _human(delta: dt.timedelta) -> str:
     seconds = int(delta.total_seconds())
     if seconds >= 86400 and seconds % 86400 == 0:
         return f"{seconds // 86400}d"
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.1f}d".replace(".0d", "d")
     if seconds >= 3600:
         return f"{seconds / 3600:.1f}h".replace(".0h", "h")
     if seconds >= 60:

@@ -239,6 +239,7 @@ ENTRY = st.fixed_dictionaries(
         "RepoNamespace": st.sampled_from(["ns", " ns", "other"]),
         "RepoName": st.sampled_from(["a", "b"]),
         "Tag": st.sampled_from(["1", "app:1"]),
+        "Digest": st.sampled_from(["", "d1", " d1"]),
         "VulCount": st.one_of(st.integers(-2, 2), st.just("3"), st.none()),
     },
     optional={"RiskLevelDetail": st.one_of(detail_texts(), st.none(), st.integers())},
@@ -280,3 +281,34 @@ def test_reading_while_parsing_gives_the_same_images(
 
     assert shape(hooked) == shape(plain)
     assert hooked.warnings == plain.warnings
+
+
+def test_a_negative_counter_is_a_problem_on_both_paths() -> None:
+    """The template reads only non-negative integers; a string may still hold "-1"."""
+    as_strings = DetailReader(WANTED)
+    for n in range(LEARN_AFTER):  # learn a shape where the counters are strings
+        as_strings.read(canonical({"imageVulAsap": str(n), "imageVulLater": str(n)}))
+    assert len(as_strings._templates) == 1
+    for text in (
+        canonical({"imageVulAsap": "-1", "imageVulLater": "2"}),
+        canonical({"imageVulAsap": -1, "imageVulLater": "2"}),
+    ):
+        fast, full = as_strings.read(text), slow(text)
+        assert outcome(fast) == outcome(full)
+        assert "imageVulAsap is negative" in fast.problems["imageVulAsap"]
+        assert fast.metrics["imageVulLater"] == 2
+    integers = trained()
+    text = canonical({k: ("x" if k == "uuid" else -3 if k == "trojan" else 1) for k in KEYS})
+    assert outcome(integers.read(text)) == outcome(slow(text))
+    assert integers.read(text).problems["trojan"] == "trojan is negative: -3"
+
+
+def test_the_hook_reads_every_listing_of_a_uuid() -> None:
+    first = {"Uuid": "u", "RiskLevelDetail": canonical({"imageVulAsap": 0})}
+    again = {"Uuid": "u", "RiskLevelDetail": canonical({"imageVulAsap": 7})}
+    body = json.loads(canonical_body([first], [again]), object_hook=DetailReader(WANTED).hook)
+    vul_asap, baseline = body["RiskRankInfo"]["VulAsap"], body["RiskRankInfo"]["Baseline"]
+    assert isinstance(vul_asap[0]["RiskLevelDetail"], Detail)
+    assert isinstance(baseline[0]["RiskLevelDetail"], Detail)
+    (image,) = normalize(body, WANTED).images
+    assert image.metrics["imageVulAsap"] == 7

@@ -127,6 +127,28 @@ def test_max_age_refuses_an_old_snapshot() -> None:
     assert "older than --max-age 1d" in info.value.message
 
 
+@pytest.mark.parametrize(
+    ("fetched_at", "ahead"),
+    [
+        ("2099-01-01T00:00:00Z", "26331.5d"),
+        ("2026-11-28T12:05:01Z", "5m"),
+        ("2026-11-29T13:00:00+01:00", "1d"),
+    ],
+)
+def test_max_age_refuses_a_snapshot_fetched_in_the_future(fetched_at: str, ahead: str) -> None:
+    with pytest.raises(SourceError) as info:
+        check_max_age(envelope(fetched_at), dt.timedelta(hours=24), NOW)
+    assert info.value.exit_code == 3
+    assert "has a fetch time in the future" in info.value.message
+    assert f"{ahead} ahead of this machine's clock" in info.value.message
+    assert info.value.hint is not None and "clock" in info.value.hint
+
+
+@pytest.mark.parametrize("fetched_at", ["2026-11-28T12:05:00Z", "2026-11-28T12:00:01Z"])
+def test_max_age_allows_a_few_minutes_of_clock_difference(fetched_at: str) -> None:
+    check_max_age(envelope(fetched_at), dt.timedelta(hours=1), NOW)
+
+
 @pytest.mark.parametrize("fetched_at", [None, "", "yesterday"])
 def test_max_age_refuses_snapshots_without_a_readable_time(fetched_at: Any) -> None:
     with pytest.raises(SourceError):
