@@ -90,7 +90,7 @@ def test_hostile_policy_files_end_in_a_policy_error(tmp_path: Path, name: str) -
     assert not (tmp_path / "pwned").exists()
     assert seconds < 20 and peak_mb < 300  # generous on a loaded machine; a bomb takes GBs
     root = etree.fromstring(junit_path.read_bytes())  # the error report, complete
-    assert root.find(".//error").get("type") == "gate.source-error"
+    assert root.find(".//error").get("type") == "gate.policy-error"
 
 
 # --- the JUnit size limits through the command ---------------------------------------------
