@@ -237,6 +237,8 @@ class Report:
     require_images: bool = False
     refs: tuple[str, ...] = ()
     """Image references given with ``--image``, as written."""
+    unmatched: tuple[str, ...] = ()
+    """``--namespace`` patterns that matched no ranked image."""
     _counts: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def summary(self) -> dict[str, int]:
@@ -257,10 +259,12 @@ class Report:
 
     @property
     def empty_selection_fails(self) -> bool:
-        """``--require-images`` and no rule evaluated a ranked image: none selected, all scoped
-        out, or only unranked ``--image`` references (whose placeholder results judge nothing)."""
-        return self.require_images and not any(
-            image.results for image in self.images if image.image.ranked
+        """``--require-images`` and no rule evaluated a ranked image (none selected, all scoped
+        out, or only unranked ``--image`` references, whose placeholder results judge nothing),
+        or a ``--namespace`` pattern matched nothing."""
+        return self.require_images and (
+            bool(self.unmatched)
+            or not any(image.results for image in self.images if image.image.ranked)
         )
 
     @property

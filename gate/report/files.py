@@ -15,6 +15,16 @@ from pathlib import Path
 
 from gate.errors import OutputError
 
+_pending: set[str] = set()
+"""Temporary files being written now: a signal handler removes them before the process ends."""
+
+
+def remove_pending() -> None:
+    """Remove every temporary report file still being written (for a signal handler)."""
+    for temp in list(_pending):
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+
 
 def _write_stdout(chunks: Iterable[str]) -> None:
     stream = sys.stdout
@@ -49,6 +59,7 @@ def write_stream(path: str, chunks: Iterable[str]) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+        _pending.add(temp)
     except (FileExistsError, NotADirectoryError) as exc:
         raise OutputError(
             f"cannot write {path}: a part of {directory} is a file, not a directory",
@@ -73,3 +84,5 @@ def write_stream(path: str, chunks: Iterable[str]) -> None:
         if isinstance(exc, OSError):
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
         raise
+    finally:
+        _pending.discard(temp)
