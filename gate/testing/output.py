@@ -1,0 +1,157 @@
+"""What ``gate test`` shows: one line per case, a diff for each mismatch, coverage, and
+the JUnit XML report (one test case per case)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import Counter
+
+from gate.report.text import one_line, terminal_safe, xml_safe
+from gate.testing.runner import CaseResult, Mismatch, Status, TestRun
+
+INDENT = "      "
+
+
+def _mismatch_lines(mismatch: Mismatch) -> list[str]:
+    return [
+        f"{INDENT}{mismatch.where}: {mismatch.what}",
+        f"{INDENT}  - expected: {mismatch.expected}",
+        f"{INDENT}  + actual:   {mismatch.actual}",
+        f"{INDENT}    saw: {mismatch.detail}",
+    ]
+
+
+def case_details(result: CaseResult, shown: set[tuple[str, ...]] | None = None) -> list[str]:
+    """The lines under a case's status line: its mismatches or its problems."""
+    lines: list[str] = []
+    for mismatch in result.mismatches:
+        lines += _mismatch_lines(mismatch)
+    if result.problems:
+        rendered = tuple(p.render() for p in result.problems)
+        if shown is not None and rendered in shown:
+            files = sorted({p.file for p in result.problems})
+            lines.append(f"{INDENT}the same problems as above ({', '.join(files)})")
+        else:
+            if shown is not None:
+                shown.add(rendered)
+            for text in rendered:
+                first, *rest = text.split("\n")
+                lines.append(INDENT + first)
+                lines += [INDENT + line for line in rest]
+    return lines
+
+
+def coverage_lines(run: TestRun, *, require_coverage: bool) -> list[str]:
+    rules = len(run.coverage.rules)
+    waivers = len(run.coverage.waivers)
+    gaps = run.gaps()
+    counted = f"{rules} rule(s), {waivers} waiver(s)"
+    if not gaps:
+        return [
+            f"coverage: complete ({counted}): every rule was seen failing and passing, "
+            "every waiver was used"
+        ]
+    note = " (--require-coverage: the run fails)" if require_coverage else ""
+    lines = [f"coverage: {len(gaps)} gap(s) in {counted}{note}"]
+    lines += [f"  {gap.where}: {gap.label}: {gap.message}" for gap in gaps]
+    return lines
+
+
+def render_text(run: TestRun, *, require_coverage: bool = False) -> str:
+    lines: list[str] = []
+    shown: set[tuple[str, ...]] = set()
+    for result in run.results:
+        lines.append(
+            f"{result.status.value:<6}{result.where.file}:{result.where.line or 1}: {result.name}"
+        )
+        lines += case_details(result, shown)
+    lines.append("")
+    if run.coverage.rules or run.coverage.waivers:
+        lines += coverage_lines(run, require_coverage=require_coverage)
+    ok, failed, invalid = (run.count(s) for s in (Status.OK, Status.FAIL, Status.ERROR))
+    lines.append(
+        f"{len(run.results)} case(s): {ok} ok, {failed} failed, {invalid} invalid"
+        f" (exit {run.exit_code(require_coverage=require_coverage)})"
+    )
+    return "\n".join(terminal_safe(line) for line in lines) + "\n"
+
+
+def _names(run: TestRun) -> list[str]:
+    """Test case names, unique across the run (GitLab merges cases of the same name)."""
+    counts = Counter(r.name for r in run.results)
+    return [
+        r.name if counts[r.name] == 1 else f"{r.name} ({r.where.file}:{r.where.line or 1})"
+        for r in run.results
+    ]
+
+
+def render_junit(run: TestRun, *, require_coverage: bool = False) -> str:
+    """The JUnit XML document: one ``<testsuite>`` per test file, one ``<testcase>`` per
+    case (classname: the file), and a coverage suite."""
+    root = ET.Element("testsuites", {"name": "gate test"})
+    suites: dict[str, ET.Element] = {}
+    totals = Counter[str]()
+    for result, name in zip(run.results, _names(run), strict=True):
+        file = xml_safe(result.file)
+        suite = suites.get(file)
+        if suite is None:
+            suite = suites[file] = ET.SubElement(root, "testsuite", {"name": file})
+        case = ET.SubElement(
+            suite, "testcase", {"name": xml_safe(name), "classname": file, "time": "0"}
+        )
+        body = "\n".join(
+            [f"{result.where.file}:{result.where.line or 1}: {result.name}", *case_details(result)]
+        )
+        if result.status is Status.FAIL:
+            count = len(result.mismatches)
+            first = result.mismatches[0]
+            message = f"{first.what}: expected {first.expected}, got {first.actual}" + (
+                f" (and {count - 1} more)" if count > 1 else ""
+            )
+            _problem(case, "failure", "gate.test-mismatch", message, body)
+            totals[f"{file} failures"] += 1
+        elif result.status is Status.ERROR:
+            message = result.problems[0].render() if result.problems else "invalid case"
+            _problem(case, "error", "gate.invalid-test", message, body)
+            totals[f"{file} errors"] += 1
+        totals[f"{file} tests"] += 1
+    gaps = run.gaps()
+    if run.coverage.rules or run.coverage.waivers:
+        suite = ET.SubElement(root, "testsuite", {"name": "gate test coverage"})
+        case = ET.SubElement(
+            suite, "testcase", {"name": "coverage", "classname": "gate test coverage", "time": "0"}
+        )
+        file = "gate test coverage"
+        totals[f"{file} tests"] += 1
+        if gaps:
+            body = "\n".join(coverage_lines(run, require_coverage=require_coverage))
+            message = f"{len(gaps)} coverage gap(s)"
+            if require_coverage:
+                _problem(case, "failure", "gate.coverage-gap", message, body)
+                totals[f"{file} failures"] += 1
+            else:
+                skipped = ET.SubElement(
+                    case, "skipped", {"type": "gate.coverage-gap", "message": message}
+                )
+                skipped.text = xml_safe(body)
+                totals[f"{file} skipped"] += 1
+        suites[file] = suite
+    for file, suite in suites.items():
+        for kind in ("tests", "failures", "errors", "skipped"):
+            suite.set(kind, str(totals[f"{file} {kind}"]))
+        suite.set("time", "0")
+    for kind in ("tests", "failures", "errors"):
+        root.set(kind, str(sum(totals[f"{file} {kind}"] for file in suites)))
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, "unicode") + "\n"
+
+
+def _problem(case: ET.Element, element: str, kind: str, message: str, body: str) -> None:
+    child = ET.SubElement(case, element, {"type": kind, "message": xml_safe(one_line(message))})
+    child.text = xml_safe(body)
+
+
+def write_junit(run: TestRun, path: str, *, require_coverage: bool = False) -> None:
+    """Write the JUnit report atomically (``-``: standard output)."""
+    from gate.report.files import write_atomic
+
+    write_atomic(path, render_junit(run, require_coverage=require_coverage))
