@@ -300,7 +300,10 @@ def test_an_invalid_policy_under_test_is_reported_once_with_its_position(tmp_pat
     done = run_gate("test", "cases.yaml", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stdout.count("policy.yaml:8:18: 'advice' is not valid here") == 1
-    assert "the same problems as above (policy.yaml)" in done.stdout
+    assert done.stdout.count("the same problems as above (policy.yaml)") == 2
+    assert (
+        done.stdout.count("cases.yaml:2:1: the policies under test (policy.yaml) are invalid") == 3
+    )
     assert "3 case(s): 0 ok, 0 failed, 3 invalid (exit 2)" in done.stdout
 
 

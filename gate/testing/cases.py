@@ -54,8 +54,9 @@ class Where:
                 text += f":{self.column}"
         return text
 
-    def problem(self, message: str, path: PathKey = ()) -> Problem:
-        return Problem(self.file, self.line, self.column, message, loader.json_path(path))
+    def problem(self, message: str, path: PathKey | None = None) -> Problem:
+        where = loader.json_path(path) if path is not None else ""
+        return Problem(self.file, self.line, self.column, message, where)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,8 @@ class Case:
     waivers: tuple[ExpectedWaiver, ...]
     expect_where: Mapping[str, Where] = field(default_factory=dict, compare=False)
     """Where ``verdict`` and ``exit_code`` are expected."""
+    policies_where: Where = field(default=Where(""), compare=False)
+    """Where the policies under test are named (in the case, or at the top of the file)."""
     input_where: Where = field(default=Where(""), compare=False)
     """Where the input (``images`` or ``snapshot``) is given."""
     known_images: frozenset[str] | None = field(default=None, compare=False)
@@ -391,6 +394,9 @@ class _Reader:
                 for key in ("verdict", "exit_code")
                 if key in expect
             },
+            policies_where=self.where(
+                (*path, "policies") if "policies" in raw else ("policies",), key=True
+            ),
             input_where=self.where(
                 (*path, "snapshot" if "snapshot" in raw else "images"), key=True
             ),

@@ -26,18 +26,21 @@ def case_details(result: CaseResult, shown: set[tuple[str, ...]] | None = None) 
     lines: list[str] = []
     for mismatch in result.mismatches:
         lines += _mismatch_lines(mismatch)
-    if result.problems:
-        rendered = tuple(p.render() for p in result.problems)
-        if shown is not None and rendered in shown:
-            files = sorted({p.file for p in result.problems})
-            lines.append(f"{INDENT}the same problems as above ({', '.join(files)})")
-        else:
-            if shown is not None:
-                shown.add(rendered)
-            for text in rendered:
-                first, *rest = text.split("\n")
-                lines.append(INDENT + first)
-                lines += [INDENT + line for line in rest]
+    own = [p for p in result.problems if p.file == result.file]
+    other = [p for p in result.problems if p.file != result.file]  # in the policies under test
+    rendered = tuple(p.render() for p in other)
+    if rendered and shown is not None and rendered in shown:
+        files = sorted({p.file for p in other})
+        texts = [p.render() for p in own]
+        texts.append(f"the same problems as above ({', '.join(files)})")
+    else:
+        if rendered and shown is not None:
+            shown.add(rendered)
+        texts = [p.render() for p in (*own, *other)]
+    for text in texts:
+        first, *rest = text.split("\n")
+        lines.append(INDENT + first)
+        lines += [INDENT + line for line in rest]
     return lines
 
 

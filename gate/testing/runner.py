@@ -270,7 +270,13 @@ class _Runner:
 
         policies = self.policies(case.policies)
         if isinstance(policies, PolicyError):
-            return error(policies.problems)
+            named = ", ".join(case.policies)
+            return error(
+                [
+                    case.policies_where.problem(f"the policies under test ({named}) are invalid:"),
+                    *policies.problems,
+                ]
+            )
         problems = _check_names(case, policies)
         if problems:
             return error(problems)
