@@ -543,3 +543,12 @@ def test_the_schema_knows_every_metric() -> None:
     schema = json.loads((REPO_ROOT / "gate" / "testing" / "schema.json").read_text())
     counters = schema["$defs"]["image"]["properties"]["counters"]["properties"]
     assert set(counters) == set(CATALOGUE)
+
+
+def test_junit_never_replaces_a_file_the_tests_read(project: Path) -> None:
+    policy = project / "policies" / "policy.yaml"
+    before = policy.read_text()
+    done = run_gate("test", "--junit", "policies/policy.yaml", cwd=project)
+    assert done.returncode == 2
+    assert "--junit policies/policy.yaml would overwrite a file the tests read" in done.stderr
+    assert policy.read_text() == before

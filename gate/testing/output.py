@@ -155,6 +155,13 @@ def _problem(case: ET.Element, element: str, kind: str, message: str, body: str)
 
 def write_junit(run: TestRun, path: str, *, require_coverage: bool = False) -> None:
     """Write the JUnit report atomically (``-``: standard output)."""
+    import os
+
+    from gate.errors import UsageError
     from gate.report.files import write_atomic
 
+    if path != "-" and os.path.realpath(path) in {os.path.realpath(f) for f in run.inputs}:
+        raise UsageError(
+            f"--junit {path} would overwrite a file the tests read; choose another path"
+        )
     write_atomic(path, render_junit(run, require_coverage=require_coverage))

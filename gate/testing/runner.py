@@ -187,6 +187,8 @@ class TestRun:
 
     results: list[CaseResult]
     coverage: Coverage
+    inputs: tuple[str, ...] = ()
+    """Every test, policy and snapshot file the run read (a report must not replace one)."""
     _gaps: list[Gap] | None = field(default=None, repr=False)
 
     def gaps(self) -> list[Gap]:
@@ -236,13 +238,18 @@ def run_tests(paths: Sequence[str]) -> TestRun:
                 )
             else:
                 results.append(runner.run(entry))
-    return TestRun(results, runner.coverage)
+    inputs = {*files, *runner.inputs}
+    for policies in runner.loaded.values():
+        if not isinstance(policies, PolicyError):
+            inputs.update(p.file for p in policies)
+    return TestRun(results, runner.coverage, tuple(sorted(inputs)))
 
 
 class _Runner:
     def __init__(self) -> None:
         self.loaded: dict[tuple[str, ...], tuple[Policy, ...] | PolicyError] = {}
         self.coverage = Coverage()
+        self.inputs: set[str] = set()
 
     def policies(self, paths: tuple[str, ...]) -> tuple[Policy, ...] | PolicyError:
         if paths not in self.loaded:
@@ -280,6 +287,8 @@ class _Runner:
         problems = _check_names(case, policies)
         if problems:
             return error(problems)
+        if case.snapshot is not None:
+            self.inputs.add(case.snapshot)
         try:
             report = run_check(case.request(policies))
         except SourceError as exc:
