@@ -882,6 +882,10 @@ def run_policy_tests(
 
         write_junit(run, junit_path, require_coverage=require_coverage)
     text = run.render(require_coverage=require_coverage)
+    if os.environ.get("GITHUB_ACTIONS") == "true":  # mismatches on the lines of a pull request
+        from gate.testing.output import github_annotations
+
+        text += github_annotations(run, require_coverage=require_coverage)
     click.echo(_printable(text), nl=False, err=junit_path == "-")
     sys.exit(run.exit_code(require_coverage=require_coverage))
 

@@ -8,6 +8,7 @@ coverage gaps, the exit code and the JUnit file.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -552,3 +553,28 @@ def test_junit_never_replaces_a_file_the_tests_read(project: Path) -> None:
     assert done.returncode == 2
     assert "--junit policies/policy.yaml would overwrite a file the tests read" in done.stderr
     assert policy.read_text() == before
+
+
+def test_under_github_actions_mismatches_are_annotated_on_their_lines(tmp_path: Path) -> None:
+    write(tmp_path, "policy.yaml", POLICY)
+    write(
+        tmp_path,
+        "cases.yaml",
+        CASES.replace("shop/urgent: fail, shop/budget", "shop/urgent: pass, shop/budget"),
+    )
+    env = {**os.environ, "GITHUB_ACTIONS": "true"}
+    done = subprocess.run(
+        [*gate_command(), "test", "cases.yaml"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert (
+        "::error title=gate test%3A urgent blocks,file=cases.yaml,line=20,col=23::"
+        "shop/api:v2 shop/urgent: expected pass, got fail%0Asaw: imageVulAsap = 3 > 0\n"
+    ) in done.stdout
+    plain = run_gate("test", "cases.yaml", cwd=tmp_path)
+    assert "::error" not in plain.stdout

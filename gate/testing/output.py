@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 
 from gate.report.text import one_line, terminal_safe, xml_safe
+from gate.testing.cases import Where
 from gate.testing.runner import CaseResult, Mismatch, Status, TestRun
 
 INDENT = "      "
@@ -165,3 +166,55 @@ def write_junit(run: TestRun, path: str, *, require_coverage: bool = False) -> N
             f"--junit {path} would overwrite a file the tests read; choose another path"
         )
     write_atomic(path, render_junit(run, require_coverage=require_coverage))
+
+
+ANNOTATIONS_PER_LEVEL = 10
+
+
+def github_annotations(run: TestRun, *, require_coverage: bool = False) -> str:
+    """Workflow commands that put each mismatch, problem and coverage gap on its file's line
+    in a pull request (GitHub shows 10 per level and step; the last one says how many more)."""
+    from gate.report.github import command
+
+    def at(level: str, where: Where, title: str, message: str) -> str:
+        props = {"file": where.file}
+        if where.line is not None:
+            props["line"] = str(where.line)
+            if where.column is not None:
+                props["col"] = str(where.column)
+        return command(level, terminal_safe(message), title=one_line(title), **props)
+
+    errors: list[str] = []
+    for result in run.results:
+        title = f"gate test: {result.name}"
+        for mismatch in result.mismatches:
+            message = (
+                f"{mismatch.what}: expected {mismatch.expected}, got {mismatch.actual}\n"
+                f"saw: {mismatch.detail}"
+            )
+            errors.append(at("error", mismatch.where, title, message))
+        for problem in result.problems:
+            where = Where(problem.file, problem.line, problem.column)
+            errors.append(at("error", where, f"{title} (invalid)", problem.message))
+    gaps = [
+        at(
+            "error" if require_coverage else "warning",
+            gap.where,
+            "gate test coverage",
+            f"{gap.label}: {gap.message}",
+        )
+        for gap in run.gaps()
+    ]
+    lines = _capped("error", errors + (gaps if require_coverage else []))
+    lines += [] if require_coverage else _capped("warning", gaps)
+    return "".join(line + "\n" for line in lines)
+
+
+def _capped(level: str, lines: list[str]) -> list[str]:
+    from gate.report.github import command
+
+    if len(lines) <= ANNOTATIONS_PER_LEVEL:
+        return lines
+    keep = ANNOTATIONS_PER_LEVEL - 1
+    more = f"{len(lines) - keep} more not annotated (GitHub shows 10 per step); see the log"
+    return [*lines[:keep], command(level, more, title="gate test")]
