@@ -867,9 +867,10 @@ def schema(tests: bool) -> None:
 def run_policy_tests(
     paths: tuple[str, ...], junit_path: str | None, require_coverage: bool
 ) -> None:
-    """Run the policy test cases in PATH... (files or directories; default: policies/tests).
+    """Run policy test cases (default: the test files in policies/tests).
 
-    Each case gives the policies under test, an input (inline images or a snapshot) and the
+    PATH... are test files or directories (their *.yaml and *.yml, not recursive). Each
+    case gives the policies under test, an input (inline images or a snapshot) and the
     expected verdict, exit code, outcomes and waiver statuses; it is evaluated exactly as
     'gate check' would. Prints one line per case, a diff for each mismatch, and the rules
     and waivers no case exercised. 'gate schema --tests' prints the file format.

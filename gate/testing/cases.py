@@ -360,6 +360,13 @@ class _Reader:
         if "images" in raw:
             images = self.images(path, raw["images"], problems)
         expect = raw["expect"]
+        if expect.get("exit_code") == 3 and len(expect) > 1:
+            problems.append(
+                self.problem(
+                    (*path, "expect", "exit_code"),
+                    "exit code 3 means nothing was evaluated: expect it alone",
+                )
+            )
         known = None
         if images is not None:
             known = frozenset(image.name for image in images) | ref_names

@@ -233,7 +233,7 @@ def run_tests(paths: Sequence[str]) -> TestRun:
                         entry.name or "(the whole file)",
                         entry.where,
                         Status.ERROR,
-                        problems=tuple(sorted(problems, key=_position)),
+                        problems=tuple(problems),
                     )
                 )
             else:
@@ -262,9 +262,16 @@ class _Runner:
         return self.loaded[paths]
 
     def name_problems(self, case: Case) -> list[Problem]:
-        """An invalid case's expectations that name no rule or waiver of its (valid) policies."""
+        """The problems of a case's policies, or else its expectations that name no rule or
+        waiver of them."""
         policies = self.policies(case.policies)
-        return [] if isinstance(policies, PolicyError) else _check_names(case, policies)
+        if isinstance(policies, PolicyError):
+            named = ", ".join(case.policies)
+            return [
+                case.policies_where.problem(f"the policies under test ({named}) are invalid:"),
+                *policies.problems,
+            ]
+        return _check_names(case, policies)
 
     def run(self, case: Case) -> CaseResult:
         from gate.errors import SourceError
@@ -275,18 +282,11 @@ class _Runner:
                 case.file, case.name, case.where, Status.ERROR, problems=tuple(problems)
             )
 
-        policies = self.policies(case.policies)
-        if isinstance(policies, PolicyError):
-            named = ", ".join(case.policies)
-            return error(
-                [
-                    case.policies_where.problem(f"the policies under test ({named}) are invalid:"),
-                    *policies.problems,
-                ]
-            )
-        problems = _check_names(case, policies)
+        problems = self.name_problems(case)
         if problems:
             return error(problems)
+        policies = self.policies(case.policies)
+        assert not isinstance(policies, PolicyError)
         if case.snapshot is not None:
             self.inputs.add(case.snapshot)
         try:
@@ -303,10 +303,6 @@ class _Runner:
         mismatches = tuple(_compare(case, report))
         status = Status.FAIL if mismatches else Status.OK
         return CaseResult(case.file, case.name, case.where, status, mismatches, report=report)
-
-
-def _position(problem: Problem) -> tuple[str, int, int]:
-    return (problem.file, problem.line or 0, problem.column or 0)
 
 
 def _check_names(case: Case, policies: tuple[Policy, ...]) -> list[Problem]:
