@@ -114,7 +114,6 @@ def test_the_library_example_runs(tmp_path: Path) -> None:
     example = blocks(section("Development"), "python")[0]
     assert len(example.strip().splitlines()) <= 6  # an import, a blank line, four lines
     shutil.copy(DEMO_RESPONSE, tmp_path / "ranking.json")
-    copy_policies(tmp_path)  # with policies/tests/ inside, which is not loaded
     done = subprocess.run(
         [sys.executable, "-c", example],
         cwd=tmp_path,
