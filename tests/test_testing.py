@@ -22,6 +22,7 @@ import yaml
 from lxml import etree
 
 from gate.policy.metrics import CATALOGUE
+from tests.ci.test_schemas import check_jsonschema
 from tests.conftest import DEMO_RESPONSE, REPO_ROOT, gate_command
 
 POLICY = """\
@@ -522,22 +523,29 @@ def test_junit_has_one_uniquely_named_case_per_case(tmp_path: Path, junit_xsd: P
 # --- the schema --------------------------------------------------------------------------
 
 
-def test_schema_tests_prints_the_test_file_schema_and_the_bundled_files_follow_it() -> None:
+def test_schema_tests_prints_the_test_file_schema_and_the_bundled_files_follow_it(
+    tmp_path: Path,
+) -> None:
     done = run_gate("schema", "--tests", cwd=REPO_ROOT)
     assert done.returncode == 0
     schema: dict[str, Any] = json.loads(done.stdout)
     assert schema["title"] == "gate policy tests (version 1)"
     jsonschema.Draft202012Validator.check_schema(schema)
-    validator = jsonschema.Draft202012Validator(schema)
-    for path in sorted((REPO_ROOT / "policies" / "tests").glob("*.yaml")):
-        document = yaml.safe_load(path.read_text())
-        document["now"] = str(document["now"])  # YAML dates stay strings in gate's parser
-        for case in document["cases"]:
-            if "now" in case:
-                case["now"] = str(case["now"])
-        assert list(validator.iter_errors(document)) == [], path
     policy = json.loads(run_gate("schema", cwd=REPO_ROOT).stdout)
     assert policy["title"] != schema["title"]
+    # What an editor does with it: the bundled files validate, a typo does not.
+    saved = tmp_path / "test-schema.json"
+    saved.write_text(done.stdout, encoding="utf-8")
+    bundled = sorted(str(p) for p in (REPO_ROOT / "policies" / "tests").glob("*.yaml"))
+    broken = write(tmp_path, "broken.yaml", CASES.replace("imageVulAsap: 3,", "imageVulAsapp: 3,"))
+    for files, code in ((bundled, 0), ([str(broken)], 1)):
+        checked = subprocess.run(
+            [check_jsonschema(), "--schemafile", str(saved), *files],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert checked.returncode == code, checked.stdout + checked.stderr
 
 
 def test_the_schema_knows_every_metric() -> None:
