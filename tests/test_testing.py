@@ -586,3 +586,36 @@ def test_under_github_actions_mismatches_are_annotated_on_their_lines(tmp_path: 
     ) in done.stdout
     plain = run_gate("test", "cases.yaml", cwd=tmp_path)
     assert "::error" not in plain.stdout
+
+
+def test_unnamed_cases_and_counters_outside_counters_are_explained(tmp_path: Path) -> None:
+    write(tmp_path, "policy.yaml", POLICY)
+    write(
+        tmp_path,
+        "cases.yaml",
+        """\
+        version: 1
+        policies: [policy.yaml]
+        cases:
+          - just a string
+          - name: forgot counters
+            images:
+              - image: a/b:c
+                imageVulAsap: 1
+            expect: {verdict: fail}
+          - name: forgot counters
+            images: [{image: a/b:c}]
+            expect: {verdict: pass}
+        """,
+    )
+    done = run_gate("test", "cases.yaml", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "ERROR cases.yaml:4: (case 1, unnamed)\n" in done.stdout
+    assert "cases.yaml:4:5: expected a mapping, got the string 'just a string'" in done.stdout
+    assert (
+        "cases.yaml:8:9: unknown key 'imageVulAsap' (a counter: write it under 'counters', "
+        "e.g. counters: {imageVulAsap: 1})"
+    ) in done.stdout
+    assert (
+        "cases.yaml:10:11: another case in this file (line 5) is named 'forgot counters'"
+    ) in done.stdout

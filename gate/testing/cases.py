@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from gate.errors import GateError, PolicyError, Problem, UsageError
 from gate.policy import loader
-from gate.policy.metrics import DETAIL_COUNTERS, IMAGE_FIELDS
+from gate.policy.metrics import CATALOGUE, DETAIL_COUNTERS, IMAGE_FIELDS
 
 if TYPE_CHECKING:
     from gate.model import Policy
@@ -285,13 +285,11 @@ class _Reader:
         for index, raw in enumerate(doc["cases"]):
             path: PathKey = ("cases", index)
             where = self.where(path)
-            problems = by_case.get(index, [])
+            invalid = index in by_case  # the schema found problems: the case is not read on
+            problems = list(by_case.get(index, ()))
             name = raw.get("name") if isinstance(raw, dict) else None
-            name = name.strip() if isinstance(name, str) else None
-            if problems or name is None:
-                entries.append(InvalidCase(self.file, name, where, tuple(_sorted(problems))))
-                continue
-            if name in seen:
+            name = name.strip() if isinstance(name, str) and name.strip() else None
+            if name is not None and name in seen:
                 problems.append(
                     self.problem(
                         (*path, "name"),
@@ -299,8 +297,12 @@ class _Reader:
                         "give each case its own name",
                     )
                 )
-            else:
+            elif name is not None:
                 seen[name] = where.line or 0
+            if invalid or name is None:
+                label = name or f"(case {index + 1}, unnamed)"
+                entries.append(InvalidCase(self.file, label, where, tuple(_sorted(problems))))
+                continue
             case = self.case(index, raw, name, where, doc.get("policies"), default_now, problems)
             if problems or case is None:
                 entries.append(InvalidCase(self.file, name, where, tuple(_sorted(problems)), case))
@@ -528,6 +530,8 @@ def schema_problems(file: str, doc: Any, positions: Any) -> list[tuple[PathKey, 
             for extra in (k for k in error.instance if k not in allowed):
                 close = difflib.get_close_matches(extra, allowed, n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
+                if "counters" in allowed and extra in CATALOGUE:
+                    hint = f" (a counter: write it under 'counters', e.g. counters: {{{extra}: 1}})"
                 listed = ", ".join(allowed) if len(allowed) <= 20 else "see 'gate metrics'"
                 line, column = positions.of((*path, extra), key=True)
                 where = (*path, extra)
