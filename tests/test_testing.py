@@ -19,6 +19,8 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from gate.policy.metrics import CATALOGUE
@@ -619,3 +621,40 @@ def test_unnamed_cases_and_counters_outside_counters_are_explained(tmp_path: Pat
     assert (
         "cases.yaml:10:11: another case in this file (line 5) is named 'forgot counters'"
     ) in done.stdout
+
+
+# --- inline images are what the API would send ---------------------------------------------
+
+
+@given(
+    counters=st.dictionaries(
+        st.sampled_from(sorted(CATALOGUE)), st.integers(0, 10**12), max_size=len(CATALOGUE)
+    ),
+    lists=st.lists(st.sampled_from(["VulAsap", "Baseline"]), min_size=1, max_size=2, unique=True),
+)
+@settings(max_examples=50, deadline=None)
+def test_an_inline_image_normalises_to_its_counters_and_zeros(
+    counters: dict[str, int], lists: list[str]
+) -> None:
+    from gate.source.normalize import normalize
+    from gate.testing.cases import InlineImage
+
+    image = InlineImage(
+        name="ns/repo:tag:with-colon",
+        namespace="ns",
+        repository="repo",
+        tag="tag:with-colon",
+        counters=counters,
+        ranked_in=tuple(lists),
+        digest="ab" * 32,
+        uuid="gate-test-1",
+        image_id="",
+    )
+    body = {"RiskRankInfo": {name: [image.record()] for name in lists}}
+    ranking = normalize(body, CATALOGUE)
+    assert len(ranking.images) == 1
+    normalised = ranking.images[0]
+    assert normalised.name == image.name
+    assert set(normalised.ranked_in) == set(lists)
+    assert dict(normalised.metrics) == {name: counters.get(name, 0) for name in CATALOGUE}
+    assert not normalised.metric_problems and normalised.data_error is None
