@@ -344,9 +344,19 @@ def _live(ctx: click.Context, params: dict[str, Any]) -> LiveOptions:
 
 
 def _printable(text: str) -> str:
+    """A message for the terminal and CI logs: no escape or control characters, and no line
+    that data could have started (the gate's own continuation lines are indented; a line
+    from data could be read as a GitHub workflow command): those fold into the line above."""
     from gate.report.text import terminal_safe
 
-    return "\n".join(terminal_safe(line) for line in text.split("\n"))
+    lines: list[str] = []
+    for line in terminal_safe(text).split("\n"):
+        command = line.lstrip().startswith(("::", "##["))
+        if lines and (command or not line.startswith("  ")):
+            lines[-1] += " " + line.strip()
+        else:
+            lines.append(line)
+    return "\n".join(lines)
 
 
 def _inapplicable(
