@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -40,6 +40,21 @@ def _write_stdout(chunks: Iterable[str]) -> None:
         ) from exc
 
 
+def _create_temp(directory: Path, name: str) -> tuple[int, str]:
+    """A new private file beside the target, registered as pending *before* it exists, so a
+    signal at any moment finds every temporary file there is."""
+    while True:
+        temp = str(directory / f".{name}.{secrets.token_hex(6)}.tmp")
+        _pending.add(temp)
+        try:
+            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), temp
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            _pending.discard(temp)
+        except BaseException:
+            _pending.discard(temp)
+            raise
+
+
 def write_atomic(path: str, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically; ``-`` writes to standard output."""
     write_stream(path, (text,))
@@ -58,8 +73,7 @@ def write_stream(path: str, chunks: Iterable[str]) -> None:
     directory = target.parent
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-        _pending.add(temp)
+        fd, temp = _create_temp(directory, target.name)
     except (FileExistsError, NotADirectoryError) as exc:
         raise OutputError(
             f"cannot write {path}: a part of {directory} is a file, not a directory",
