@@ -10,6 +10,7 @@ import contextlib
 import os
 import secrets
 import sys
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,10 +18,13 @@ from gate.errors import OutputError
 
 _pending: set[str] = set()
 """Temporary files being written now: a signal handler removes them before the process ends."""
+_pending_lock = threading.Lock()
 
 
 def remove_pending() -> None:
-    """Remove every temporary report file still being written (for a signal handler)."""
+    """Remove every temporary report file still being written, for the signal watcher that
+    ends the process next. The lock is kept, so no new temporary file appears after this."""
+    _pending_lock.acquire()
     for temp in list(_pending):
         with contextlib.suppress(OSError):
             os.unlink(temp)
@@ -45,14 +49,15 @@ def _create_temp(directory: Path, name: str) -> tuple[int, str]:
     signal at any moment finds every temporary file there is."""
     while True:
         temp = str(directory / f".{name}.{secrets.token_hex(6)}.tmp")
-        _pending.add(temp)
-        try:
-            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), temp
-        except FileExistsError:  # pragma: no cover - 48 random bits
-            _pending.discard(temp)
-        except BaseException:
-            _pending.discard(temp)
-            raise
+        with _pending_lock:
+            _pending.add(temp)
+            try:
+                return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), temp
+            except FileExistsError:  # pragma: no cover - 48 random bits
+                _pending.discard(temp)
+            except BaseException:
+                _pending.discard(temp)
+                raise
 
 
 def write_atomic(path: str, text: str) -> None:
