@@ -74,19 +74,37 @@ class _Positions:
 
 
 class _Converter:
-    """Turns a composed YAML node tree into plain data, recording positions."""
+    """Turns a composed YAML node tree into plain data, recording positions.
+
+    Size and nesting limits end the conversion; other problems (a duplicate key, a tag or
+    key that is not allowed) are collected in ``problems`` so the rest of the document is
+    still checked. The value at a path in ``broken`` was dropped (None stands in for it), and
+    a mapping at a path in ``incomplete`` lost keys (to a merge key), so the schema's
+    complaints about them would only repeat the problem.
+    """
 
     def __init__(self, file: str) -> None:
         self.file = file
         self.visited = 0
         self.positions = _Positions({}, {})
         self.constructor = yaml.SafeLoader("")
+        self.problems: list[Problem] = []
+        self.broken: set[PathKey] = set()
+        self.incomplete: set[PathKey] = set()
+
+    def located(self, node: yaml.Node, message: str, path: PathKey) -> Problem:
+        mark = node.start_mark
+        return Problem(self.file, mark.line + 1, mark.column + 1, message, json_path(path))
 
     def problem(self, node: yaml.Node, message: str, path: PathKey) -> PolicyError:
-        mark = node.start_mark
-        return PolicyError(
-            [Problem(self.file, mark.line + 1, mark.column + 1, message, json_path(path))]
-        )
+        return PolicyError([self.located(node, message, path)])
+
+    def note(self, node: yaml.Node, message: str, path: PathKey) -> None:
+        self.problems.append(self.located(node, message, path))
+
+    def disallowed(self, node: yaml.Node, path: PathKey) -> None:
+        self.note(node, f"tag '{node.tag}' is not allowed in a policy", path)
+        self.broken.add(path)
 
     def convert(self, node: yaml.Node, path: PathKey, depth: int = 0) -> Any:
         self.visited += 1
@@ -104,19 +122,24 @@ class _Converter:
         )
         if isinstance(node, yaml.MappingNode):
             if node.tag != _MAP:
-                raise self.problem(node, f"tag '{node.tag}' is not allowed in a policy", path)
+                self.disallowed(node, path)
+                return None
             result: dict[str, Any] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise self.problem(key_node, "merge keys ('<<') are not supported", path)
+                    self.note(key_node, "merge keys ('<<') are not supported", path)
+                    self.incomplete.add(path)
+                    continue
                 if (
                     not isinstance(key_node, yaml.ScalarNode)
                     or key_node.tag not in _STANDARD_SCALARS
                 ):
-                    raise self.problem(key_node, "mapping keys must be plain strings", path)
+                    self.note(key_node, "mapping keys must be plain strings", path)
+                    continue
                 key = str(key_node.value)
                 if key in result:
-                    raise self.problem(key_node, f"duplicate key '{key}'", (*path, key))
+                    self.note(key_node, f"duplicate key '{key}'", (*path, key))
+                    continue
                 child = (*path, key)
                 self.positions.keys[child] = (
                     key_node.start_mark.line + 1,
@@ -126,14 +149,16 @@ class _Converter:
             return result
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _SEQ:
-                raise self.problem(node, f"tag '{node.tag}' is not allowed in a policy", path)
+                self.disallowed(node, path)
+                return None
             return [
                 self.convert(item, (*path, index), depth + 1)
                 for index, item in enumerate(node.value)
             ]
         assert isinstance(node, yaml.ScalarNode)
         if node.tag not in _STANDARD_SCALARS:
-            raise self.problem(node, f"tag '{node.tag}' is not allowed in a policy", path)
+            self.disallowed(node, path)
+            return None
         if node.tag == "tag:yaml.org,2002:timestamp":
             return str(node.value)  # dates stay as written; the schema checks their shape
         return self.constructor.construct_object(node)
@@ -162,7 +187,8 @@ def _validator() -> Any:
     return jsonschema.Draft202012Validator(schema())
 
 
-def _parse_yaml(file: str, data: bytes) -> tuple[Any, _Positions]:
+def _parse_yaml(file: str, data: bytes) -> tuple[Any, _Converter]:
+    """The document as plain data, and the converter that holds its positions and problems."""
     if len(data) > MAX_FILE_BYTES:
         raise PolicyError(
             [Problem(file, None, None, f"file is larger than {MAX_FILE_BYTES // 1024} KiB")]
@@ -190,7 +216,7 @@ def _parse_yaml(file: str, data: bytes) -> tuple[Any, _Positions]:
         data_out = converter.convert(node, ())
     except RecursionError as exc:
         raise PolicyError([Problem(file, None, None, "document nests too deeply")]) from exc
-    return data_out, converter.positions
+    return data_out, converter
 
 
 def _yaml_problem(file: str, text: str, exc: yaml.YAMLError) -> Problem:
@@ -283,18 +309,24 @@ def _yaml_problem(file: str, text: str, exc: yaml.YAMLError) -> Problem:
 
 
 def _schema_problems(
-    file: str, data: Any, positions: _Positions
+    file: str, data: Any, converted: _Converter
 ) -> tuple[list[Problem], frozenset[PathKey]]:
     """Every schema problem, and the paths whose values the meaning checks must not use.
 
     A missing or an unknown key is a problem of its mapping, not of the mapping's other
     values: those stay usable, so a rule without an id still gets its fail_if checked.
+    Values the converter already rejected are not reported again.
     """
+    positions = converted.positions
     problems: list[Problem] = []
     broken: set[PathKey] = set()
     errors = sorted(_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     for error in errors:
         path: PathKey = tuple(error.absolute_path)
+        if path in converted.broken or (
+            error.validator == "required" and path in converted.incomplete
+        ):
+            continue
         if error.validator not in ("required", "additionalProperties"):
             broken.add(path)
         key_position = False
@@ -559,16 +591,19 @@ class PolicyFile:
 def _examine(file: str, data: bytes, *, bundled: bool = False) -> PolicyFile:
     """Every problem of one file (YAML, schema and meaning), or its policy."""
     try:
-        doc, positions = _parse_yaml(file, data)
+        doc, converted = _parse_yaml(file, data)
     except PolicyError as exc:
         return PolicyFile(file, None, tuple(exc.problems))
-    problems: list[Problem] = []
-    broken: frozenset[PathKey] = frozenset()
+    positions = converted.positions
+    problems: list[Problem] = list(converted.problems)
+    broken = frozenset(converted.broken)
     marker = validated.marker(schema_bytes(), data)
     if not validated.known_valid(marker):  # see gate.policy.cache: spares importing jsonschema
-        problems, broken = _schema_problems(file, doc, positions)
-        if not problems:
+        found, rejected = _schema_problems(file, doc, converted)
+        if not found and not problems:
             validated.remember_valid(marker)
+        problems.extend(found)
+        broken |= rejected
     builder = _Builder(
         file,
         positions,

@@ -246,6 +246,23 @@ def test_duplicate_keys_are_an_error_for_validate_and_check(tmp_path: Path) -> N
         assert f"{path}:6:5: duplicate key 'fail_if' [$.rules[0].fail_if]" in done.stderr
 
 
+def test_duplicate_keys_and_disallowed_tags_do_not_hide_other_problems(tmp_path: Path) -> None:
+    path = put(
+        tmp_path,
+        "p.yaml",
+        "version: 1\nname: !!binary cA==\nrules:\n"
+        "  - id: a\n    fail_if: imageVulAsp > 0\n    id: b\n"
+        "  - id: c\n    fail_if: VulCount > 0\n    fail_if: VulCount > 1\n",
+    )
+    done = gate("validate", str(path))
+    assert done.returncode == 2
+    assert f"{path}:2:7: tag 'tag:yaml.org,2002:binary' is not allowed" in done.stderr
+    assert f"{path}:5:14: in fail_if: unknown metric 'imageVulAsp'" in done.stderr
+    assert f"{path}:6:5: duplicate key 'id'" in done.stderr
+    assert f"{path}:9:5: duplicate key 'fail_if'" in done.stderr
+    assert "(4 problems)" in done.stderr  # no 'expected a string' about the dropped name
+
+
 # --- an empty path -----------------------------------------------------------------------------
 
 
