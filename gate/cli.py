@@ -872,6 +872,7 @@ def fetch(
 @handle_errors
 def validate(paths: tuple[str, ...]) -> None:
     """Check policy files and directories; print every problem with file:line:column."""
+    from gate.errors import PolicyError
     from gate.policy.loader import load_policy_files
 
     # The same expansion and checks as 'check --policy'; every file is reported: 'ok' lines
