@@ -14,7 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from gate.errors import PolicyError, Problem
+from gate.errors import PolicyError, Problem, UsageError
 from gate.model import Enforcement
 from gate.policy.loader import (
     MAX_FILE_BYTES,
@@ -523,3 +523,11 @@ def test_every_duplicate_key_is_reported() -> None:
         "in fail_if: unknown metric 'x'; 'gate metrics' lists them",
         "duplicate key 'fail_if'",
     ]
+
+
+@pytest.mark.parametrize("paths", [[""], ["policies", ""]])
+def test_an_empty_path_is_a_usage_error_not_the_current_directory(paths: list[str]) -> None:
+    with pytest.raises(UsageError) as info:
+        load_policies(paths)
+    assert info.value.exit_code == 2
+    assert "--policy" in info.value.message

@@ -270,7 +270,7 @@ def test_empty_policy_option_is_a_usage_error_not_the_current_directory(tmp_path
     put(tmp_path, "stray.yaml", PASSES.format(name="stray"))
     done = check("--policy", "", cwd=tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "empty path was given to --policy" in done.stderr
+    assert "--policy" in done.stderr and "empty" in done.stderr
     assert "stray" not in done.stdout + done.stderr
 
 
