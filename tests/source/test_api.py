@@ -457,13 +457,15 @@ def test_5xx_with_non_json_body_is_retried_and_quoted() -> None:
     assert caught.value.status == 502
 
 
-def test_oversized_body_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(api, "MAX_BODY_BYTES", 1000)
+def test_oversized_body_is_refused_and_the_hint_says_how_to_raise_the_limit() -> None:
     big = {"RequestId": "R", "RiskRankInfo": {"VulAsap": [{"Tag": "x" * 2000}]}}
     handler, seen = sequence(httpx.Response(200, json=big))
-    with pytest.raises(SourceError, match="larger than"):
-        fetch(handler)
+    with pytest.raises(SourceError, match="larger than 1000 bytes") as caught:
+        fetch(handler, max_body_bytes=1000)
     assert len(seen) == 1
+    assert caught.value.hint is not None and "--max-response-mb" in caught.value.hint
+    assert "GATE_MAX_RESPONSE_MB" in caught.value.hint
+    assert fetch(handler, max_body_bytes=10_000).body == big
 
 
 @pytest.mark.parametrize("status", [301, 302, 307, 308])

@@ -78,9 +78,12 @@ def test_no_credentials_is_a_source_error_listing_the_ways(
     assert "Traceback" not in text
     assert "CredentialException" not in text
     assert error.__cause__ is None
-    assert error.__suppress_context__
-    # The chain's reasons are there for --debug.
-    assert any("unable to load credentials" in line for line in lines)
+    assert error.__context__ is None or error.__suppress_context__
+    # Nothing was configured, so the message is the generic one ...
+    assert error.message == "no Alibaba Cloud credentials found for the live API"
+    # ... and each link's reason is there for --debug.
+    assert any(line.startswith("credentials: environment variables") for line in lines)
+    assert any("aliyun CLI profile" in line for line in lines)
 
 
 def test_library_loggers_print_nothing(
