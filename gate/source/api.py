@@ -764,7 +764,10 @@ def fetch_ranking(
                 )
             except _Abandoned:
                 abandoned = True
-                what = f"{host} had not finished answering when the {timeout:g}s deadline passed"
+                what = (
+                    f"{host} did not answer in time: the {timeout:g}s deadline passed "
+                    "before the answer was complete"
+                )
                 raise _give_up(
                     _Failure(
                         what,
