@@ -293,6 +293,9 @@ def resolve_credentials(*, log: Callable[[str], None] | None = None) -> Credenti
     library reads some environment variables when first imported.
     """
     try:
+        # Import every provider module first: each attaches its stderr handler at import,
+        # and the handlers are removed right after.
+        import alibabacloud_credentials.provider  # noqa: F401
         from alibabacloud_credentials.utils import auth_constant
     except ImportError as exc:  # a broken install, not a user mistake we can hint around
         raise SourceError(
