@@ -50,6 +50,8 @@ VERSION = "2018-12-03"
 RANKING_TYPES = ("vulAsap", "baseline")
 DEFAULT_RETRIES = 3
 DEFAULT_TIMEOUT = 60.0
+# The least time the credentials chain is given (it has its own bound, see fetch_ranking).
+CREDENTIALS_TIMEOUT = 30.0
 
 # The official SDK's endpoint map for Sas 2018-12-03 sends every cn-* region (Hong Kong too)
 # to Shanghai and every other region to Singapore; the prefix rule reproduces it exactly and
@@ -682,8 +684,9 @@ def fetch_ranking(
 
     ``retries`` more attempts follow a retryable failure (connection errors, timeouts, HTTP
     5xx and 429, ``Throttling*`` codes), each after the server's retry hint or a full-jitter
-    backoff. ``timeout`` is one deadline for everything: resolving credentials, connecting,
-    TLS, the status line, headers and body of every attempt, and the waits between them.
+    backoff. ``timeout`` is one deadline for the whole API call: connecting, TLS, the status
+    line, headers and body of every attempt, and the waits between them. Resolving the
+    credentials comes first and is bounded separately, by ``max(timeout, 30 s)``.
     Bodies over ``max_body_bytes`` are refused. Malformed input (region, endpoint, types,
     retries, timeout) and unusable proxy or CA settings raise UsageError. ``credentials=None``
     resolves them through the default chain. ``log`` receives debug lines with secrets
@@ -699,22 +702,21 @@ def fetch_ranking(
         raise UsageError(f"the timeout must be more than 0 seconds, not {timeout}")
     if max_body_bytes < 1:
         raise UsageError(f"the response size limit must be positive, not {max_body_bytes}")
-    deadline = monotonic() + timeout
-
     if credentials is not None:
         creds = credentials
     else:
+        # The chain (a 0.5 s import, maybe an STS or metadata exchange) gets its own bound, so
+        # a short --timeout is spent on the API call, not on loading the library.
+        allowance = max(timeout, CREDENTIALS_TIMEOUT)
         try:
-            creds = _within(
-                deadline - monotonic(), lambda: resolve_credentials(log=log), "gate-credentials"
-            )
+            creds = _within(allowance, lambda: resolve_credentials(log=log), "gate-credentials")
         except _Abandoned:
             raise SourceError(
-                f"the Alibaba Cloud credentials chain did not finish within the {timeout:g}s "
-                "deadline",
+                f"the Alibaba Cloud credentials chain did not finish within {allowance:g}s",
                 hint="a configured source (OIDC role, credentials URI, ECS metadata) is not "
-                "answering; run with --debug to see which, or raise --timeout",
+                "answering; run with --debug to see which",
             ) from None
+    deadline = monotonic() + timeout
 
     def say(line: str) -> None:
         if log is not None:
