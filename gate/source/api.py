@@ -718,8 +718,11 @@ def fetch_ranking(
             ) from None
     deadline = monotonic() + timeout
 
+    abandoned_call = threading.Event()
+
     def say(line: str) -> None:
-        if log is not None:
+        # An abandoned worker may still be running: it must not write after the error.
+        if log is not None and not abandoned_call.is_set():
             log(_one_line(creds.redact(line), 4000))
 
     used_region, origin = resolve_region(region, region_origin, creds)
@@ -766,6 +769,7 @@ def fetch_ranking(
                 )
             except _Abandoned:
                 abandoned = True
+                abandoned_call.set()
                 what = (
                     f"{host} did not answer in time: the {timeout:g}s deadline passed "
                     "before the answer was complete"
