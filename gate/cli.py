@@ -788,6 +788,8 @@ def fetch(ctx: click.Context, /, output: str, **params: Any) -> None:
     from gate.run import fetch_live
 
     data = fetch_live(_live(ctx, params))
+    for warning in data.info.warnings:
+        click.echo(_printable(f"warning: {warning}"), err=True)
     envelope = {
         "gate_snapshot": 1,
         "fetched_at": data.info.fetched_at,
@@ -801,7 +803,10 @@ def fetch(ctx: click.Context, /, output: str, **params: Any) -> None:
     counts = ", ".join(f"{len(v) if isinstance(v, list) else 0} in {k}" for k, v in info.items())
     where = "stdout" if output == "-" else output
     click.echo(
-        _printable(f"saved ranking ({counts}) to {where}, request id {data.info.request_id}"),
+        _printable(
+            f"saved ranking ({counts}) to {where}, request id {data.info.request_id}, "
+            f"region {data.info.region} (from {data.info.region_origin})"
+        ),
         err=True,
     )
 

@@ -220,6 +220,10 @@ class SourceInfo:
     endpoint: str | None = None
     request_id: str | None = None
     fetched_at: str | None = None
+    region_origin: str | None = None
+    """Where ``region`` came from (``--region``, ``aliyun CLI profile 'default'``, ...)."""
+    warnings: tuple[str, ...] = ()
+    """What the source said that the reports should repeat (an unknown region id, ...)."""
 
 
 @dataclass(frozen=True, slots=True)
