@@ -320,15 +320,19 @@ def _write_error_junit(path: str | None, error: GateError) -> None:
         write_atomic(path, error_report(error.render(), title=title, kind=kind))
 
 
-def _write_error_json(path: str | None, error: GateError) -> None:
-    """Replace a previous run's JSON report, so nothing downstream reads a stale verdict."""
+def _write_error_json(path: str | None, error: GateError) -> bool:
+    """Replace a previous run's JSON report, so nothing downstream reads a stale verdict.
+    Whether it was written."""
     if not path:
-        return
+        return False
     from gate.report.files import write_atomic
     from gate.report.json_report import error_document
 
-    with contextlib.suppress(GateError):
+    try:
         write_atomic(path, error_document(error))
+    except GateError:
+        return False
+    return True
 
 
 @cli.command(epilog=EXIT_CODES)
@@ -574,8 +578,8 @@ def _report_error(
 ) -> None:
     """Every requested report says the run evaluated nothing usable, never a stale verdict."""
     _write_error_junit(junit_path, error)
-    _write_error_json(json_path, error)
-    _publish_error(error, junit_path, summary_path)
+    written = _write_error_json(json_path, error)
+    _publish_error(error, junit_path, summary_path, json_path if written else None)
 
 
 def _write_reports(
@@ -675,7 +679,9 @@ def _distinct_outputs(outputs: dict[str, str | None]) -> None:
         seen[key] = option
 
 
-def _publish_error(error: GateError, junit_path: str | None, summary_path: str | None) -> None:
+def _publish_error(
+    error: GateError, junit_path: str | None, summary_path: str | None, json_path: str | None
+) -> None:
     """Make a run that evaluated nothing visible in the summary, outputs and annotations."""
     if summary_path:
         from gate.report.files import write_atomic
@@ -688,7 +694,10 @@ def _publish_error(error: GateError, junit_path: str | None, summary_path: str |
 
         with contextlib.suppress(GateError):
             click.echo(
-                github.publish_error(error.render(), error.exit_code, junit=junit_path), nl=False
+                github.publish_error(
+                    error.render(), error.exit_code, junit=junit_path, json=json_path
+                ),
+                nl=False,
             )
 
 
