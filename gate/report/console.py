@@ -19,11 +19,10 @@ from collections.abc import Callable
 
 from gate.model import ImageReport, Outcome, Report, WaiverReport, WaiverStatus
 from gate.report import Format
-from gate.report.text import can_encode, encodable, escape, named, one_line
+from gate.report.text import can_encode, encodable, escape, one_line
 
 MARKS = {"pass": "✓", "fail": "✗", "advisory": "~"}
 ASCII_MARKS = {"pass": "+", "fail": "x", "advisory": "~"}
-MAX_NAMED = 10
 
 _STYLE: dict[Outcome, tuple[str, str]] = {
     Outcome.FAIL: ("FAIL", "red"),
@@ -145,8 +144,8 @@ class ConsoleFormat(Format):
         if unchecked:
             lines.append(
                 style(
-                    f"- {len(unchecked)} image(s) matched no policy scope: not checked: "
-                    f"{named(unchecked, MAX_NAMED)}",
+                    # The engine's warning names them.
+                    f"- {len(unchecked)} image(s) matched no policy scope: not checked",
                     "yellow",
                 )
             )
@@ -171,10 +170,12 @@ class ConsoleFormat(Format):
             lines.append("Waivers needing attention:")
             for item in items:
                 w = item.waiver
+                when = item.when if item.status is not WaiverStatus.UNUSED else ""
+                when = when or f"expires {w.expires.isoformat()}"
                 what = {WaiverStatus.EXPIRED: ", no longer applies"}.get(item.status, "")
                 lines.append(
                     f"  {item.status.value:<8} {escape(w.policy)}/{escape(w.rule)} on "
-                    f"{escape(', '.join(s.text for s in w.selectors))} ({item.when}{what}"
+                    f"{escape(', '.join(s.text for s in w.selectors))} ({when}{what}"
                     f"{', owner ' + escape(w.owner) if w.owner else ''})"
                 )
             lines.append("")

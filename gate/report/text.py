@@ -75,8 +75,3 @@ def can_encode(text: str, encoding: str | None) -> bool:
         return False
     return True
 
-
-def named(names: list[str], limit: int = 5) -> str:
-    """``a, b, c`` or, past ``limit``, ``a, b, c, d, e and 7 more``; each name escaped."""
-    shown = ", ".join(escape(name) for name in names[:limit])
-    return f"{shown} and {len(names) - limit} more" if len(names) > limit else shown
