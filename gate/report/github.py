@@ -225,7 +225,11 @@ class MarkdownFormat(Format):
                     md(item.status.value),
                     md(f"{item.waiver.policy}/{item.waiver.rule}"),
                     md(", ".join(s.text for s in item.waiver.selectors)),
-                    item.waiver.expires.isoformat(),
+                    (
+                        item.when
+                        if item.status is not WaiverStatus.UNUSED
+                        else f"expires {item.waiver.expires.isoformat()}"
+                    ),
                     str(item.days_left),
                     md(item.waiver.owner or ""),
                     md(item.waiver.reason),
@@ -233,7 +237,7 @@ class MarkdownFormat(Format):
                 for item in needing
             ]
             lines += ["### Waivers needing attention", ""]
-            header = ["Status", "Rule", "Images", "Expires", "Days left", "Owner", "Reason"]
+            header = ["Status", "Rule", "Images", "Expiry", "Days left", "Owner", "Reason"]
             lines += _table(header, rows, "waiver(s)")
 
         return "\n".join(lines)

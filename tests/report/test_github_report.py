@@ -145,7 +145,10 @@ def test_summary_of_a_failing_run() -> None:
     assert "### Waived" in text
     # The waiver expires 9 days after TODAY: flagged as expiring soon.
     assert "### Waivers needing attention" in text
-    assert "| expiring | prod/urgent | ns/waived:\\* | 2026-06-10 | 9 | team-a |" in text
+    assert (
+        "| expiring | prod/urgent | ns/waived:\\* | expires in 9 days (2026-06-10) | 9 | team-a |"
+        in text
+    )
     assert f"date {TODAY.isoformat()}; exit code 1." in text
     assert "policies: prod (policies/prod.yaml)" in text
 
