@@ -76,11 +76,14 @@ def write_atomic(path: str, text: str) -> None:
     write_stream(path, (text,))
 
 
-def _resolve(path: str) -> tuple[str, bool]:
-    """Follow ``path``'s symlinks: the file to write and whether it was reached through a
-    ``/proc`` or ``/dev/fd`` link (an open descriptor such as ``/dev/stdout``)."""
+def _resolve(path: str) -> tuple[str, bool, int | None]:
+    """Follow ``path``'s symlinks: the file to write, whether it was reached through a
+    ``/proc`` or ``/dev/fd`` link (an open descriptor such as ``/dev/stdout``), and which of
+    this process's own descriptors that is, if one is."""
     current = os.path.abspath(path)
     through_fd = False
+    own: int | None = None
+    mine = f"/proc/{os.getpid()}/fd"
     for _ in range(_MAX_LINKS):
         # Resolve the directories first, then look at the last component.
         head, name = os.path.split(current)
@@ -88,14 +91,16 @@ def _resolve(path: str) -> tuple[str, bool]:
         current = os.path.join(head, name)
         if head == "/proc" or head.startswith(("/proc/", "/dev/fd")):
             through_fd = True
+            if own is None and head == mine and name.isdigit():
+                own = int(name)
         try:
             link = os.readlink(current)
         except (FileNotFoundError, NotADirectoryError):
-            return current, through_fd  # does not exist (yet): a new file
+            return current, through_fd, own  # does not exist (yet): a new file
         except OSError:  # not a link (EINVAL) or unreadable: the path itself
-            return current, through_fd
+            return current, through_fd, own
         if through_fd and not link.startswith("/"):
-            return current, True  # "pipe:[123]", "socket:[..]": only the link itself opens it
+            return current, True, own  # "pipe:[123]": only the link itself opens it
         current = os.path.join(head, link)
     raise OutputError(
         f"cannot write {path}: too many levels of symbolic links (a loop?)",
@@ -112,7 +117,7 @@ def write_stream(path: str, chunks: Iterable[str]) -> None:
     if path == "-":
         _write_stdout(chunks)
         return
-    target, through_fd = _resolve(path)
+    target, through_fd, own = _resolve(path)
     try:
         info: os.stat_result | None = os.stat(target)
     except (FileNotFoundError, NotADirectoryError):
@@ -123,6 +128,9 @@ def write_stream(path: str, chunks: Iterable[str]) -> None:
         raise OutputError(
             f"cannot write {path}: it is a directory", hint="give a file name for the report"
         )
+    if own is not None:
+        _write_own(path, own, chunks)
+        return
     if info is not None and (through_fd or not stat.S_ISREG(info.st_mode)):
         _write_direct(path, chunks, regular=stat.S_ISREG(info.st_mode))
         return
@@ -140,6 +148,22 @@ def _write_direct(path: str, chunks: Iterable[str], *, regular: bool) -> None:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="", buffering=1 << 16) as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _write_own(path: str, fd: int, chunks: Iterable[str]) -> None:
+    """Write into one of this process's open descriptors (``/dev/stdout`` is fd 1) through a
+    duplicate, which shares its file offset: what is written there before and after (the
+    console report) lands before and after the report, even in a file the shell opened."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()
+    try:
+        handle = os.fdopen(os.dup(fd), "w", encoding="utf-8", newline="", buffering=1 << 16)
+        with handle:
             for chunk in chunks:
                 handle.write(chunk)
     except OSError as exc:

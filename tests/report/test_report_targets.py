@@ -9,6 +9,7 @@ import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,14 +18,15 @@ from tests.conftest import gate_command
 ENV = {"PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
 
 
-def gate(*args: str, cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+def gate(*args: str, cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+    streams = {} if "stdout" in kwargs else {"capture_output": True}
     return subprocess.run(
         [*gate_command(), "check", "--demo", *args],
         env=ENV,
         cwd=cwd,
-        capture_output=True,
         check=False,
-        **kwargs,  # type: ignore[arg-type]
+        **streams,
+        **kwargs,
     )
 
 
@@ -120,3 +122,20 @@ def test_json_to_a_fifo_with_a_reader(tmp_path: Path, fifo: tuple[Path, int]) ->
             break
         data += chunk
     assert json.loads(data)["verdict"] == "fail"
+
+
+def test_json_to_dev_stdout_redirected_to_a_file_keeps_report_and_console_apart(
+    tmp_path: Path,
+) -> None:
+    link = tmp_path / "stdout"
+    link.symlink_to("/dev/stdout")
+    out = tmp_path / "out.txt"
+    with out.open("wb") as handle:  # as the shell's `> out.txt`
+        done = gate(
+            "--json", str(link), "--quiet", cwd=tmp_path, stdout=handle, stderr=subprocess.PIPE
+        )
+    assert done.returncode == 1, done.stderr
+    assert link.is_symlink()
+    head, end, console = out.read_text().partition("\n}\n")
+    assert json.loads(head + end)["verdict"] == "fail"  # whole, not overwritten by the console
+    assert console.endswith("FAIL: the gate blocks: 2 blocking result(s) in 2 image(s) (exit 1)\n")
