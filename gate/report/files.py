@@ -8,7 +8,9 @@
   replaced, the link itself stays a link. A loop is an error.
 * Anything that is not a regular file (``/dev/stdout``, ``/dev/null``, a FIFO, a terminal,
   ``/proc/self/fd/N``) is written directly, never replaced: renaming a file over
-  ``/dev/stdout`` as root would replace the machine's device link.
+  ``/dev/stdout`` as root would replace the machine's device link. One of this process's
+  own descriptors (``/dev/stdout``, ``/dev/fd/3``) is written through a duplicate, so a report
+  and the console share one file offset even when the shell redirected them to a file.
 * A replaced file keeps its permission bits; a new one gets ``0o666`` less the umask.
 
 Temporary files being written are listed by :func:`pending`; a signal handler that leaves
