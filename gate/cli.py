@@ -8,25 +8,25 @@ inside the commands that need them, so ``gate --help`` stays fast.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import gc
 import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from gate import __version__
-from gate.errors import EXIT_USAGE, GateError, OutputError, PolicyError, SourceError, UsageError
+from gate import __version__, signals
+from gate.errors import EXIT_USAGE, GateError, UsageError
 
 if TYPE_CHECKING:
     import datetime as dt
 
-    from gate.imageref import ImageRef
-    from gate.model import Image, Policy, Report, SourceInfo
-    from gate.source.snapshot import Snapshot
+    from gate.model import Report
+    from gate.report.outputs import ReportFiles
+    from gate.run import CheckRequest, LiveOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,7 +53,7 @@ DEMO_BANNER_OWN_POLICIES = (
 
 
 def _fail(error: GateError) -> NoReturn:
-    message = error.render()
+    message = _printable(error.render())
     colour = _stderr_colour()
     click.echo(
         click.style("error: ", fg="red", bold=True) + message if colour else "error: " + message,
@@ -117,14 +117,6 @@ def _exit(code: int, *, large: bool) -> NoReturn:
     sys.exit(code)
 
 
-def _on_terminate(signum: int, frame: object) -> None:
-    # Unwind normally so temporary report files are removed. Exit 128+signal, never 0, and
-    # never 1 (click's own Ctrl-C handling), which would read as "the gate blocked".
-    if signum == signal.SIGINT:
-        click.echo("interrupted", err=True)
-    raise SystemExit(128 + signum)
-
-
 def _columns() -> int:
     """The terminal's width as shutil.get_terminal_size() reports it."""
     try:
@@ -150,13 +142,39 @@ class _Context(click.Context):
         return self.formatter_class(width=width, max_width=self.max_content_width)
 
 
-class _Command(click.Command):
+def _closed_pipe_exit(code: int) -> NoReturn:
+    """Stdout was closed by its reader (`gate metrics | head -1`): the reader has what it
+    wanted. Exit with ``code``, never 1, which means "the gate blocked"."""
+    _silence(sys.stdout)
+    raise click.exceptions.Exit(code) from None
+
+
+class _PipeSafe(click.Command):
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:  # --help and --version print while the command line is parsed
+            return super().make_context(*args, **kwargs)
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+            _closed_pipe_exit(0)
+
+
+class _Command(_PipeSafe):
     context_class = _Context
 
 
-class _Group(click.Group):
+class _Group(_PipeSafe, click.Group):
     context_class = _Context
     command_class = _Command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+            # A listing exits 0; a check or validation whose output was cut off exits 2.
+            _closed_pipe_exit(0 if ctx.invoked_subcommand in ("metrics", "schema") else EXIT_USAGE)
 
 
 @click.group(
@@ -180,11 +198,11 @@ def cli() -> None:
 # --- check -------------------------------------------------------------------------------
 
 
-def _parse_now(value: str | None) -> dt.date:
+def _parse_now(value: str | None) -> dt.date | None:
     import datetime as dt  # not at the top: 'gate --help' has no use for it
 
     if value is None or not value.strip():
-        return dt.datetime.now(dt.timezone.utc).date()
+        return None
     try:
         text = value.strip()
         # fromisoformat also takes 20261128 and week dates (2026-W48-6): one spelling only.
@@ -197,23 +215,30 @@ def _parse_now(value: str | None) -> dt.date:
         ) from None
 
 
-def _load_policies(paths: Sequence[str]) -> tuple[Policy, ...]:
-    from gate.policy import loader
+def _parse_max_age(value: str | None) -> dt.timedelta | None:
+    if value is None:
+        return None
+    from gate.source.snapshot import parse_duration
 
-    if paths:
-        return loader.load_policies(paths)
-    return loader.load_default()
+    try:
+        return parse_duration(value)
+    except (ValueError, OverflowError) as exc:
+        raise UsageError(f"--max-age: {exc}") from None
 
 
-def _demo_snapshot() -> Snapshot:
-    from pathlib import Path
+def _not_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """An empty value (an unset shell variable) never quietly changes what a run does."""
+    values = value if isinstance(value, tuple) else (value,)
+    if any(isinstance(v, str) and not v.strip() for v in values):
+        raise click.BadParameter(
+            "is empty (an unset shell variable?); give a value or leave the option out",
+            ctx=ctx,
+            param=param,
+        )
+    return value
 
-    from gate.source.snapshot import parse_snapshot
 
-    # A plain file beside the package (importlib.resources costs 10 ms at start-up).
-    data = (Path(__file__).parent / "data" / "demo-response.json").read_bytes()
-    snapshot = parse_snapshot(data, "demo-response.json (bundled)", kind="demo")
-    return snapshot
+LIVE_ONLY = ("region", "endpoint", "types", "retries", "timeout", "max_response_mb", "debug")
 
 
 def live_options(func: F) -> F:
@@ -222,17 +247,19 @@ def live_options(func: F) -> F:
         click.option(
             "--region",
             envvar=["GATE_REGION", "ALIBABA_CLOUD_REGION_ID"],
-            default="cn-hangzhou",
-            show_default=True,
             show_envvar=True,
             metavar="REGION",
-            help="Region of the Security Center instance; picks the official endpoint.",
+            callback=_not_empty,
+            help="Region of the Security Center instance; picks the official endpoint. "
+            "Default: the aliyun CLI profile's region when its credentials are used, "
+            "else cn-hangzhou.",
         ),
         click.option(
             "--endpoint",
             envvar="GATE_ENDPOINT",
             show_envvar=True,
             metavar="HOST|URL",
+            callback=_not_empty,
             help="Endpoint host or full URL, overriding --region "
             "(e.g. a VPC endpoint, or http://127.0.0.1:8080 for the emulator).",
         ),
@@ -244,6 +271,7 @@ def live_options(func: F) -> F:
             default="vulAsap,baseline",
             show_default=True,
             metavar="LIST",
+            callback=_not_empty,
             help="Ranking lists to request, comma-separated: vulAsap, baseline.",
         ),
         click.option(
@@ -263,7 +291,17 @@ def live_options(func: F) -> F:
             envvar="GATE_TIMEOUT",
             show_envvar=True,
             metavar="SECONDS",
-            help="Overall deadline for the API call, retries included.",
+            help="Overall deadline for the API call: connect, headers, body and every retry.",
+        ),
+        click.option(
+            "--max-response-mb",
+            type=click.IntRange(1, 4096),
+            default=32,
+            show_default=True,
+            envvar="GATE_MAX_RESPONSE_MB",
+            show_envvar=True,
+            metavar="MB",
+            help="Refuse an API response body larger than this many MiB (exit 3).",
         ),
         click.option(
             "--debug",
@@ -278,61 +316,70 @@ def live_options(func: F) -> F:
     return func
 
 
-def _fetch_live(
-    *, region: str, endpoint: str | None, types: str, retries: int, timeout: float, debug: bool
-) -> Snapshot:
-    from gate.model import SourceInfo
-    from gate.source import api
-    from gate.source.snapshot import Snapshot
+def _region_origin(ctx: click.Context) -> str | None:
+    from click.core import ParameterSource
 
-    log = (lambda line: click.echo(f"debug: {line}", err=True)) if debug else None
-    response = api.fetch_ranking(
-        region=region,
-        endpoint=endpoint,
-        types=api.validate_types(t for t in types.split(",") if t.strip()),
-        retries=retries,
-        timeout=timeout,
-        log=log,
+    source = ctx.get_parameter_source("region")
+    if source is ParameterSource.COMMANDLINE:
+        return "--region"
+    if source is ParameterSource.ENVIRONMENT:
+        return "GATE_REGION" if os.environ.get("GATE_REGION") else "ALIBABA_CLOUD_REGION_ID"
+    return None
+
+
+def _live(ctx: click.Context, params: dict[str, Any]) -> LiveOptions:
+    from gate.run import LiveOptions
+
+    debug = params["debug"]
+    return LiveOptions(
+        region=params["region"],
+        region_origin=_region_origin(ctx),
+        endpoint=params["endpoint"],
+        types=tuple(t.strip() for t in params["types"].split(",") if t.strip()),
+        retries=params["retries"],
+        timeout=params["timeout"],
+        max_response_bytes=params["max_response_mb"] * 1024 * 1024,
+        log=(lambda line: click.echo(f"debug: {_printable(line)}", err=True)) if debug else None,
     )
-    info = SourceInfo(
-        kind="api",
-        region=response.region,
-        endpoint=response.endpoint,
-        request_id=response.request_id,
-        fetched_at=response.fetched_at,
-    )
-    return Snapshot(body=response.body, info=info)
 
 
-def _write_error_junit(path: str | None, error: GateError) -> None:
-    if not path or path == "-":
-        return
-    from gate.report.files import write_atomic
-    from gate.report.junit import error_report
+def _printable(text: str) -> str:
+    """A message for the terminal and CI logs: no escape or control characters, and no line
+    that data could have started (the gate's own continuation lines are indented; a line
+    from data could be read as a GitHub workflow command): those fold into the line above."""
+    from gate.report.text import terminal_safe
 
-    title = "gate/data-source" if isinstance(error, SourceError) else "gate/configuration"
-    kinds = ((SourceError, "source"), (PolicyError, "policy"), (OutputError, "output"))
-    kind = next(
-        (f"gate.{k}-error" for cls, k in kinds if isinstance(error, cls)), "gate.usage-error"
-    )
-    # The original error is the one worth reporting, whatever happens to this file.
-    with contextlib.suppress(GateError):
-        write_atomic(path, error_report(error.render(), title=title, kind=kind))
+    lines: list[str] = []
+    for line in terminal_safe(text).split("\n"):
+        command = line.lstrip().startswith(("::", "##["))
+        if lines and (command or not line.startswith("  ")):
+            lines[-1] += " " + line.strip()
+        else:
+            lines.append(line)
+    return "\n".join(lines)
 
 
-def _write_error_json(path: str | None, error: GateError) -> bool:
-    """Replace a previous run's JSON report, so nothing downstream reads a stale verdict.
-    Whether it was written."""
-    if not path:
-        return False
-    from gate.report.files import write_atomic
-    from gate.report.json_report import error_document
+def _inapplicable(
+    ctx: click.Context, names: Sequence[str], mode: str, *, refuse: bool
+) -> list[str]:
+    """Options that do nothing in this mode: refused when typed and ``refuse`` (an interactive
+    mode), else a warning in every report (CI wrappers pass their inputs through)."""
+    from click.core import ParameterSource
 
-    try:
-        write_atomic(path, error_document(error))
-    except GateError:
-        return False
-    return True
+    notes = []
+    for param in ctx.command.params:
+        if param.name not in names:
+            continue
+        source = ctx.get_parameter_source(param.name)
+        flag = param.opts[0]
+        if source is ParameterSource.COMMANDLINE:
+            if refuse:
+                raise UsageError(f"{flag} has no effect with {mode}; leave it out")
+            notes.append(f"{flag} has no effect with {mode}")
+        envvar = param.envvar if isinstance(param.envvar, str) else None
+        if source is ParameterSource.ENVIRONMENT and envvar and os.environ.get(envvar):
+            notes.append(f"{envvar} is set but has no effect with {mode}")
+    return notes
 
 
 @cli.command(epilog=EXIT_CODES)
@@ -345,6 +392,7 @@ def _write_error_json(path: str | None, error: GateError) -> bool:
     show_envvar=True,
     metavar="PATH",
     type=click.Path(),
+    callback=_not_empty,
     help="Policy file or directory (*.yaml, *.yml). Repeatable. Default: the bundled "
     "policies/default.yaml.",
 )
@@ -356,6 +404,7 @@ def _write_error_json(path: str | None, error: GateError) -> bool:
     envvar="GATE_NAMESPACE",
     show_envvar=True,
     metavar="NS",
+    callback=_not_empty,
     help="Registry namespace to evaluate; globs allowed (prod-*). Repeatable.",
 )
 @click.option(
@@ -372,6 +421,7 @@ def _write_error_json(path: str | None, error: GateError) -> bool:
     envvar="GATE_IMAGE",
     show_envvar=True,
     metavar="REF",
+    callback=_not_empty,
     help="Evaluate this image: [REGISTRY/]NAMESPACE/REPOSITORY[:TAG][@sha256:DIGEST] "
     "(no tag and no digest means :latest; with a digest, the digest is matched). Repeatable; "
     "needs no --namespace, and adds to it when both are given.",
@@ -391,6 +441,7 @@ def _write_error_json(path: str | None, error: GateError) -> bool:
     metavar="FILE",
     envvar="GATE_SNAPSHOT",
     show_envvar=True,
+    callback=_not_empty,
     help="Read a saved API response (from 'gate fetch' or the Alibaba Cloud CLI) instead of "
     "calling the API; '-' reads standard input.",
 )
@@ -399,6 +450,7 @@ def _write_error_json(path: str | None, error: GateError) -> bool:
     metavar="DURATION",
     envvar="GATE_MAX_AGE",
     show_envvar=True,
+    callback=_not_empty,
     help="Refuse a snapshot older than this (e.g. 30m, 24h, 7d), or one without a fetch time.",
 )
 @click.option(
@@ -412,6 +464,7 @@ def _write_error_json(path: str | None, error: GateError) -> bool:
     metavar="PATH",
     envvar="GATE_JSON",
     show_envvar=True,
+    callback=_not_empty,
     help="Write the JSON report to PATH ('-' for stdout; the console report then goes to stderr).",
 )
 @click.option(
@@ -420,6 +473,7 @@ def _write_error_json(path: str | None, error: GateError) -> bool:
     metavar="PATH",
     envvar="GATE_JUNIT",
     show_envvar=True,
+    callback=_not_empty,
     help="Write a JUnit XML report to PATH (also when the data cannot be read).",
 )
 @click.option(
@@ -451,6 +505,7 @@ def _write_error_json(path: str | None, error: GateError) -> bool:
     metavar="PATH",
     envvar="GATE_SUMMARY",
     show_envvar=True,
+    callback=_not_empty,
     help="Write the Markdown summary (as shown in a GitHub job summary) to PATH.",
 )
 @click.option(
@@ -485,33 +540,20 @@ def _write_error_json(path: str | None, error: GateError) -> bool:
     help="Print only the summary and verdict lines.",
 )
 @live_options
+@click.option(
+    "--max-snapshot-mb",
+    type=click.IntRange(1, 1_048_576),
+    default=1024,
+    show_default=True,
+    envvar="GATE_MAX_SNAPSHOT_MB",
+    show_envvar=True,
+    metavar="MB",
+    help="Refuse a snapshot larger than this many MiB (exit 3).",
+)
 @handle_errors
 @without_cyclic_gc
-def check(
-    policies: tuple[str, ...],
-    namespaces: tuple[str, ...],
-    all_namespaces: bool,
-    images: tuple[str, ...],
-    unranked: str,
-    snapshot: str | None,
-    max_age: str | None,
-    demo: bool,
-    json_path: str | None,
-    junit_path: str | None,
-    junit_max_bytes: int,
-    junit_max_cases: int,
-    summary_path: str | None,
-    override: str | None,
-    now_text: str | None,
-    require_images: bool,
-    quiet: bool,
-    region: str,
-    endpoint: str | None,
-    types: str,
-    retries: int,
-    timeout: float,
-    debug: bool,
-) -> None:
+@click.pass_context
+def check(ctx: click.Context, /, **params: Any) -> None:
     """Evaluate ranked images against policies and exit with the verdict.
 
     Select images with --namespace NS (repeatable, globs allowed), --all-namespaces, or
@@ -530,113 +572,117 @@ def check(
     outputs and annotations; under GitLab CI (GITLAB_CI=true) the console report is folded
     into collapsible sections.
     """
-    _distinct_outputs({"--json": json_path, "--junit": junit_path, "--summary": summary_path})
+    from gate.report.outputs import OutputSettings, ReportFiles
+
+    paths = {
+        "json": params["json_path"],
+        "junit": params["junit_path"],
+        "summary": params["summary_path"],
+    }
+    files = ReportFiles(
+        paths,
+        OutputSettings(
+            junit_max_bytes=params["junit_max_bytes"], junit_max_cases=params["junit_max_cases"]
+        ),
+    )
+    clash = _clashing_outputs(
+        {"--json": paths["json"], "--junit": paths["junit"], "--summary": paths["summary"]},
+        inputs={"--snapshot": params["snapshot"], **_policy_inputs(params["policies"])},
+    )
+    if clash is not None:
+        # Replace only the reports that are not part of the clash: writing to those would
+        # spoil an input or the other report.
+        error, spoiled = clash
+        ReportFiles(
+            {name: path for name, path in paths.items() if f"--{name}" not in spoiled},
+            OutputSettings(),
+        ).write_errors(error)
+        raise error
     try:
-        report = _run_check(
-            policies=policies,
-            namespaces=namespaces,
-            all_namespaces=all_namespaces,
-            images=images,
-            unranked=unranked,
-            snapshot=snapshot,
-            max_age=max_age,
-            demo=demo,
-            override=override,
-            now_text=now_text,
-            require_images=require_images,
-            live={
-                "region": region,
-                "endpoint": endpoint,
-                "types": types,
-                "retries": retries,
-                "timeout": timeout,
-                "debug": debug,
-            },
-        )
+        request, notes = _check_request(ctx, params)
+        from gate.run import run_check
+
+        report = run_check(request)
+        if notes:
+            report = report.with_warnings(notes)
     except GateError as error:
-        _report_error(error, junit_path, json_path, summary_path)
+        _report_error(error, files)
         raise
+    report = files.write(report)  # on failure every file holds the error document
     try:
-        report = _write_reports(
-            report, junit_path, json_path, summary_path, junit_max_bytes, junit_max_cases
-        )
+        annotations = _publish(report, paths)
     except GateError as error:
-        # One report could not be written: none may keep a previous run's verdict either.
-        _report_error(error, junit_path, json_path, summary_path)
+        # The files said "pass" a moment ago; the run ends with exit 2: they must agree.
+        _report_error(error, files)
         raise
     _print_console(
         report,
-        json_path=json_path,
-        junit_path=junit_path,
-        quiet=quiet,
-        banner=(DEMO_BANNER_OWN_POLICIES if policies else DEMO_BANNER) if demo else None,
+        annotations=annotations,
+        to_stderr=paths["json"] == "-" or paths["junit"] == "-",
+        quiet=params["quiet"],
+        banner=(DEMO_BANNER_OWN_POLICIES if params["policies"] else DEMO_BANNER)
+        if params["demo"]
+        else None,
     )
 
 
-def _report_error(
-    error: GateError, junit_path: str | None, json_path: str | None, summary_path: str | None
-) -> None:
+def _check_request(ctx: click.Context, params: dict[str, Any]) -> tuple[CheckRequest, list[str]]:
+    from gate.run import CheckRequest
+
+    notes: list[str] = []
+    if params["demo"]:
+        notes += _inapplicable(ctx, (*LIVE_ONLY, "max_snapshot_mb"), "--demo", refuse=True)
+    elif params["snapshot"] is not None:
+        notes += _inapplicable(ctx, LIVE_ONLY, "--snapshot", refuse=False)
+    else:
+        notes += _inapplicable(ctx, ("max_snapshot_mb",), "the live API", refuse=False)
+    request = CheckRequest(
+        policies=params["policies"],
+        namespaces=params["namespaces"],
+        all_namespaces=params["all_namespaces"],
+        images=params["images"],
+        unranked=params["unranked"],
+        demo=params["demo"],
+        snapshot=params["snapshot"],
+        max_snapshot_bytes=params["max_snapshot_mb"] * 1024 * 1024,
+        max_age=_parse_max_age(params["max_age"]),
+        now=_parse_now(params["now_text"]),
+        override=params["override"],
+        require_images=params["require_images"],
+        live=_live(ctx, params),
+    )
+    return request, notes
+
+
+def _policy_inputs(policies: Sequence[str]) -> dict[str, str]:
+    return {f"--policy {p}": p for p in policies if p and os.path.isfile(p)}
+
+
+def _report_error(error: GateError, files: ReportFiles) -> None:
     """Every requested report says the run evaluated nothing usable, never a stale verdict."""
-    _write_error_junit(junit_path, error)
-    written = _write_error_json(json_path, error)
-    _publish_error(error, junit_path, summary_path, json_path if written else None)
+    files.write_errors(error)
+    _publish_error(error, files)
 
 
-def _write_reports(
-    report: Report,
-    junit_path: str | None,
-    json_path: str | None,
-    summary_path: str | None,
-    junit_max_bytes: int,
-    junit_max_cases: int,
-) -> Report:
-    from gate.report.files import write_atomic, write_stream
+def _publish(report: Report, paths: dict[str, str | None]) -> str:
+    """The CI-native channels: GitHub step summary, outputs and annotations (returned)."""
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        return ""
+    from gate.ci import github
 
-    if junit_path:
-        from gate.report.junit import JunitFormat
-
-        plan = JunitFormat(max_bytes=junit_max_bytes, max_cases=junit_max_cases).plan(report)
-        write_stream(junit_path, plan.chunks())
-        if plan.notes:  # compacted: say so in every other report too
-            report = report.with_warnings(plan.notes)
-    if json_path:
-        from gate.report.json_report import JsonFormat
-
-        write_stream(json_path, JsonFormat().chunks(report))
-    if summary_path and not _is_step_summary(summary_path):
-        from gate.report.github import MarkdownFormat
-
-        write_atomic(summary_path, MarkdownFormat().render(report))
-    return report
-
-
-def _is_step_summary(path: str) -> bool:
-    """Under GitHub Actions the job summary is appended anyway: writing it again would
-    replace what earlier steps wrote there."""
-    step = os.environ.get("GITHUB_STEP_SUMMARY")
-    return (
-        os.environ.get("GITHUB_ACTIONS") == "true"
-        and bool(step)
-        and os.path.realpath(path) == os.path.realpath(str(step))
-    )
+    return github.publish(report, junit=paths["junit"], json=paths["json"])
 
 
 def _print_console(
     report: Report,
     *,
-    json_path: str | None,
-    junit_path: str | None,
+    annotations: str,
+    to_stderr: bool,
     quiet: bool,
     banner: str | None,
 ) -> None:
     from gate.report.console import ConsoleFormat
 
-    annotations = ""
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        from gate.ci import github
-
-        annotations = github.publish(report, junit=junit_path, json=json_path)
-    to_stderr = json_path == "-" or junit_path == "-"
     stream = sys.stderr if to_stderr else sys.stdout
     gitlab = os.environ.get("GITLAB_CI") == "true"
     # GitLab's log viewer renders ANSI colours, although the job's stdout is no TTY.
@@ -648,173 +694,77 @@ def _print_console(
         from gate.report.gitlab import GitlabConsoleFormat
 
         text = GitlabConsoleFormat(
-            timestamp=int(time.time()), color=colour, quiet=quiet, banner=banner
+            timestamp=int(time.time()),
+            color=colour,
+            quiet=quiet,
+            banner=banner,
+            encoding=getattr(stream, "encoding", None),
         ).render(report)
     else:
-        text = ConsoleFormat(color=colour, quiet=quiet, banner=banner).render(report)
+        encoding = getattr(stream, "encoding", None)
+        text = ConsoleFormat(color=colour, quiet=quiet, banner=banner, encoding=encoding).render(
+            report
+        )
     try:
         click.echo(text + annotations, nl=False, err=to_stderr, color=colour)
         if stream is not None:
             stream.flush()
     except OSError:
         # A closed pipe (`gate check | head`) or a full disk: the reports are written and the
-        # verdict stands; exit with it rather than report a crash. Point the stream at
-        # /dev/null so the interpreter's final flush cannot fail again.
-        if stream is not None:
-            with contextlib.suppress(OSError, ValueError):
-                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+        # verdict stands; exit with it rather than report a crash.
+        _silence(stream)
     _exit(report.exit_code, large=report.summary()["checks"] > FAST_EXIT_CHECKS)
 
 
-def _distinct_outputs(outputs: dict[str, str | None]) -> None:
-    """Refuse, before any work, two reports bound for one place: each would spoil the other."""
+def _silence(stream: Any) -> None:
+    """Point a failed stream at /dev/null so the interpreter's final flush cannot fail again."""
+    if stream is not None:
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+
+
+def _clashing_outputs(
+    outputs: dict[str, str | None], *, inputs: dict[str, str | None]
+) -> tuple[UsageError, set[str]] | None:
+    """Two reports bound for one place (each would spoil the other), or a report bound for an
+    input (the saved ranking, a policy file): the error, and the options involved."""
     seen: dict[str, str] = {}
+    for option, path in inputs.items():
+        if path and path != "-":
+            seen[os.path.realpath(path)] = option
     for option, path in outputs.items():
         if not path:
             continue
         key = path if path == "-" else os.path.realpath(path)
         if key in seen:
             where = "standard output" if path == "-" else path
-            raise UsageError(f"{seen[key]} and {option} both write to {where}; give each its own")
+            other = seen[key]
+            if other in outputs:
+                message = f"{other} and {option} both write to {where}; give each its own"
+                return UsageError(message), {other, option}
+            return UsageError(
+                f"{option} {path} would overwrite the {other.split()[0]} input; "
+                "choose another report path"
+            ), {option}
         seen[key] = option
+    return None
 
 
-def _publish_error(
-    error: GateError, junit_path: str | None, summary_path: str | None, json_path: str | None
-) -> None:
-    """Make a run that evaluated nothing visible in the summary, outputs and annotations."""
-    if summary_path:
-        from gate.report.files import write_atomic
-        from gate.report.github import error_summary
-
-        with contextlib.suppress(GateError):
-            write_atomic(summary_path, error_summary(error.render(), error.exit_code))
+def _publish_error(error: GateError, files: ReportFiles) -> None:
+    """Make a run that evaluated nothing visible in the CI-native channels."""
     if os.environ.get("GITHUB_ACTIONS") == "true":
         from gate.ci import github
 
         with contextlib.suppress(GateError):
             click.echo(
                 github.publish_error(
-                    error.render(), error.exit_code, junit=junit_path, json=json_path
+                    error.render(),
+                    error.exit_code,
+                    junit=files.path("junit") if "--junit" in files.written else None,
+                    json=files.path("json") if "--json" in files.written else None,
                 ),
                 nl=False,
             )
-
-
-def _run_check(
-    *,
-    policies: Sequence[str],
-    namespaces: Sequence[str],
-    all_namespaces: bool,
-    snapshot: str | None,
-    max_age: str | None,
-    demo: bool,
-    override: str | None,
-    now_text: str | None,
-    require_images: bool,
-    live: dict[str, Any],
-    images: Sequence[str] = (),
-    unranked: str = "warn",
-) -> Report:
-    if namespaces and all_namespaces:
-        raise UsageError("use either --namespace or --all-namespaces, not both")
-    if demo and snapshot:
-        raise UsageError(
-            "--demo evaluates the bundled sample; it cannot be combined with --snapshot"
-        )
-    if not namespaces and not all_namespaces and not demo and not images:
-        raise UsageError(
-            "choose the images to evaluate: --namespace NS (repeatable, globs allowed), "
-            "--all-namespaces, or --image REF (repeatable)",
-            hint="try 'gate check --demo' to see the gate on bundled sample data",
-        )
-    if override is not None and not override.strip():
-        raise UsageError("--override needs a non-empty reason, which the reports record")
-    age = None
-    if max_age:
-        from gate.source.snapshot import parse_duration
-
-        try:
-            age = parse_duration(max_age)
-        except ValueError as exc:
-            raise UsageError(f"--max-age: {exc}") from None
-        if not snapshot:
-            raise UsageError("--max-age applies to --snapshot files")
-    refs: tuple[ImageRef, ...] = ()
-    if images:
-        from gate.imageref import parse_image_ref
-
-        refs = tuple(parse_image_ref(text) for text in images)
-    now = _parse_now(now_text)
-    loaded = _load_policies(policies)
-
-    if demo:
-        data = _demo_snapshot()
-    elif snapshot:
-        from gate.source.normalize import DetailReader
-        from gate.source.snapshot import check_max_age, read_snapshot
-
-        # Read each image's counters while parsing: a large file is then held only once.
-        data = read_snapshot(snapshot, object_hook=DetailReader(_wanted(loaded)).hook)
-        if age is not None:
-            import datetime as dt
-
-            check_max_age(data, age, dt.datetime.now(dt.timezone.utc))
-    else:
-        data = _fetch_live(**live)
-    return _evaluate(
-        loaded,
-        data.body,
-        data.info,
-        namespaces,
-        now,
-        override,
-        require_images,
-        all_namespaces=all_namespaces,
-        refs=refs,
-        unranked=unranked,
-    )
-
-
-def _wanted(policies: Sequence[Policy]) -> set[str]:
-    """The metrics some rule reads: the only ones kept from the ranking."""
-    return {m for p in policies for r in p.rules for m in r.condition.metrics}
-
-
-def _evaluate(
-    policies: tuple[Policy, ...],
-    body: dict[str, Any],
-    source: SourceInfo,
-    namespaces: Sequence[str],
-    now: dt.date,
-    override: str | None,
-    require_images: bool,
-    *,
-    all_namespaces: bool = False,
-    refs: Sequence[ImageRef] = (),
-    unranked: str = "warn",
-) -> Report:
-    from gate.evaluate import evaluate, select
-    from gate.model import Outcome
-    from gate.source.normalize import normalize
-
-    ranking = normalize(body, _wanted(policies))
-    selected: list[Image] = select(
-        ranking.images, namespaces=namespaces, all_namespaces=all_namespaces, refs=refs
-    )
-    return evaluate(
-        policies,
-        selected,
-        now=now,
-        source=source,
-        # With --image, say that every namespace was taken too (the header lists both).
-        selection=tuple(namespaces) or (("*",) if all_namespaces and refs else ()),
-        override=override,
-        require_images=require_images,
-        warnings=ranking.warnings,
-        refs=refs,
-        unranked=Outcome(unranked),
-    )
 
 
 # --- fetch -------------------------------------------------------------------------------
@@ -828,19 +778,13 @@ def _evaluate(
     metavar="FILE",
     envvar="GATE_OUTPUT",
     show_envvar=True,
+    callback=_not_empty,
     help="Where to save the snapshot ('-' for stdout).",
 )
 @live_options
 @handle_errors
-def fetch(
-    output: str,
-    region: str,
-    endpoint: str | None,
-    types: str,
-    retries: int,
-    timeout: float,
-    debug: bool,
-) -> None:
+@click.pass_context
+def fetch(ctx: click.Context, /, output: str, **params: Any) -> None:
     """Fetch the ranking from the API and save it for 'gate check --snapshot'.
 
     The file is an envelope recording when, where and with which request id the ranking
@@ -849,15 +793,9 @@ def fetch(
     import json
 
     from gate.report.files import write_atomic
+    from gate.run import fetch_live
 
-    data = _fetch_live(
-        region=region,
-        endpoint=endpoint,
-        types=types,
-        retries=retries,
-        timeout=timeout,
-        debug=debug,
-    )
+    data = fetch_live(_live(ctx, params))
     envelope = {
         "gate_snapshot": 1,
         "fetched_at": data.info.fetched_at,
@@ -870,7 +808,10 @@ def fetch(
     info = data.body.get("RiskRankInfo", {})
     counts = ", ".join(f"{len(v) if isinstance(v, list) else 0} in {k}" for k, v in info.items())
     where = "stdout" if output == "-" else output
-    click.echo(f"saved ranking ({counts}) to {where}, request id {data.info.request_id}", err=True)
+    click.echo(
+        _printable(f"saved ranking ({counts}) to {where}, request id {data.info.request_id}"),
+        err=True,
+    )
 
 
 # --- validate, metrics, schema -----------------------------------------------------------
@@ -915,17 +856,73 @@ def schema() -> None:
     click.echo(json.dumps(load_schema(), indent=2))
 
 
+REPORT_OPTIONS = {"--json": "json", "--junit": "junit", "--summary": "summary"}
+
+
+def _requested_reports(args: Sequence[str]) -> dict[str, str | None]:
+    """The report paths a ``gate check`` command line asks for, read without click (which
+    refused the command line): every exit 2 must replace them, never leave an old verdict."""
+    found: dict[str, str | None] = {}
+    command = next((a for a in args if not a.startswith("-")), None)
+    if command != "check":
+        return found
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            break
+        option, equals, value = arg.partition("=")
+        if option in REPORT_OPTIONS:
+            if equals:
+                found[REPORT_OPTIONS[option]] = value
+            elif index + 1 < len(args):
+                found[REPORT_OPTIONS[option]] = args[index + 1]
+                index += 1
+        index += 1
+    for name in REPORT_OPTIONS.values():
+        if name not in found:
+            found[name] = os.environ.get(f"GATE_{name.upper()}") or None
+    return {name: path for name, path in found.items() if path and path.strip()}
+
+
+def _replace_reports(args: Sequence[str], error: GateError) -> None:
+    paths = _requested_reports(args)
+    if paths:
+        from gate.report.outputs import OutputSettings, ReportFiles
+
+        ReportFiles(paths, OutputSettings()).write_errors(error)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     global _fast_exit
     _fast_exit = True
-    signal.signal(signal.SIGTERM, _on_terminate)
-    signal.signal(signal.SIGINT, _on_terminate)
+    signals.install()
+    args = list(argv) if argv is not None else sys.argv[1:]
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="gate")
+        code = cli.main(args=args, prog_name="gate", standalone_mode=False)
     except GateError as error:  # pragma: no cover - commands convert their own
         _fail(error)
-    except Exception as exc:  # a bug: say so, never pass
-        click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
-        click.echo("please report this with the command you ran", err=True)
+    except click.ClickException as exc:  # click refused the command line: exit 2
+        _replace_reports(args, UsageError(exc.format_message()))
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
         sys.exit(EXIT_USAGE)
+    except Exception as exc:  # a bug: say so, never pass
+        _internal_error(args, exc)
+    try:
+        sys.stdout.flush()
+    except OSError:  # closed after the last write (`gate --help | true`): nothing lost
+        _silence(sys.stdout)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _internal_error(args: Sequence[str], exc: BaseException) -> NoReturn:
+    message = f"internal error: {type(exc).__name__}: {exc}"
+    with contextlib.suppress(Exception):
+        _replace_reports(args, UsageError(message))
+    click.echo(_printable(message), err=True)
+    click.echo("please report this with the command you ran", err=True)
+    sys.exit(EXIT_USAGE)

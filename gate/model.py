@@ -51,9 +51,6 @@ _OUTCOME = operator.attrgetter("outcome")
 NOT_CHECKED = "not-checked"
 """The verdict of an image no rule applied to."""
 
-NOTHING_MATCHED = "no ranked image matched"
-"""How the engine's note on an empty selection starts."""
-
 OUTCOME_ORDER: tuple[Outcome, ...] = (
     Outcome.PASS,
     Outcome.FAIL,
@@ -270,7 +267,8 @@ class Report:
     refs: tuple[str, ...] = ()
     """Image references given with ``--image``, as written."""
     unmatched: tuple[str, ...] = ()
-    """``--namespace`` patterns that matched no ranked image (each becomes a note)."""
+    """``--namespace`` patterns that matched no ranked image (each is a warning: see
+    :attr:`notes`)."""
     _counts: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def summary(self) -> dict[str, int]:
@@ -292,11 +290,15 @@ class Report:
     @property
     def notes(self) -> tuple[str, ...]:
         """Every warning the reports show: the run's warnings, then one per unmatched
-        ``--namespace`` pattern (unless the run's "no ranked image matched" note names them)."""
-        if not self.unmatched or any(w.startswith(NOTHING_MATCHED) for w in self.warnings):
+        ``--namespace`` pattern that no warning names yet."""
+        if not self.unmatched:
             return self.warnings
-        extra = (f"--namespace {p!r} matched no ranked image" for p in self.unmatched)
-        return (*self.warnings, *extra)
+        extra = tuple(
+            note
+            for note in (f"--namespace {p!r} matched no ranked image" for p in self.unmatched)
+            if note not in self.warnings
+        )
+        return (*self.warnings, *extra) if extra else self.warnings
 
     @property
     def not_checked(self) -> tuple[ImageReport, ...]:
@@ -310,9 +312,10 @@ class Report:
 
     @property
     def empty_selection_fails(self) -> bool:
-        """``--require-images`` and no rule evaluated a ranked image: none selected, all scoped
-        out, or only unranked ``--image`` references (whose placeholder results judge nothing)."""
-        return self.require_images and self.evaluated_nothing
+        """``--require-images`` and no rule evaluated a ranked image (none selected, all scoped
+        out, or only unranked ``--image`` references, whose placeholder results judge nothing),
+        or a ``--namespace`` pattern matched nothing."""
+        return self.require_images and (bool(self.unmatched) or self.evaluated_nothing)
 
     @property
     def verdict(self) -> str:

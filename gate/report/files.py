@@ -22,30 +22,31 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import stat
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from gate.errors import OutputError
 
 _MAX_LINKS = 40  # as the kernel's own limit on symlinks followed in one lookup
-_pending: dict[str, None] = {}  # temporary files being written (insertion-ordered set)
+_pending: set[str] = set()
+"""Temporary files being written now: a signal handler removes them before the process ends."""
 
 
 def pending() -> tuple[str, ...]:
-    """The temporary files written right now, oldest first (empty between writes)."""
+    """The temporary files being written right now (empty between writes)."""
     return tuple(_pending)
 
 
 def remove_pending() -> None:
-    """Remove every temporary file still being written. Safe in a signal handler: it takes
-    no lock, never raises, and leaves the targets (the previous reports) untouched."""
+    """Remove every temporary report file still being written (for a signal handler: it
+    takes no lock, never raises, and leaves the targets, the previous reports, untouched)."""
     for temp in list(_pending):
         with contextlib.suppress(OSError):
             os.unlink(temp)
-        _pending.pop(temp, None)
+        _pending.discard(temp)
 
 
 def _write_stdout(chunks: Iterable[str]) -> None:
@@ -68,6 +69,21 @@ def _write_stdout(chunks: Iterable[str]) -> None:
         raise OutputError(
             f"cannot write a report to standard output: {exc.strerror or exc}"
         ) from exc
+
+
+def _create_temp(directory: Path, name: str) -> tuple[int, str]:
+    """A new private file beside the target, registered as pending *before* it exists, so a
+    signal at any moment finds every temporary file there is."""
+    while True:
+        temp = str(directory / f".{name}.{secrets.token_hex(6)}.tmp")
+        _pending.add(temp)
+        try:
+            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), temp
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            _pending.discard(temp)
+        except BaseException:
+            _pending.discard(temp)
+            raise
 
 
 def write_atomic(path: str, text: str) -> None:
@@ -184,7 +200,7 @@ def _write_replace(
     directory = target.parent
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+        fd, temp = _create_temp(directory, target.name)
     except (FileExistsError, NotADirectoryError) as exc:
         raise OutputError(
             f"cannot write {path}: a part of {directory} is a file, not a directory",
@@ -199,7 +215,6 @@ def _write_replace(
             hint="the report is written to a temporary file beside its target and renamed; "
             "check that the directory exists and is writable",
         ) from exc
-    _pending[temp] = None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="", buffering=1 << 20) as handle:
             for chunk in chunks:
@@ -224,4 +239,4 @@ def _write_replace(
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
         raise
     finally:
-        _pending.pop(temp, None)
+        _pending.discard(temp)

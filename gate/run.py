@@ -1,0 +1,271 @@
+"""The one library entry to the gate: a :class:`CheckRequest` in, a :class:`~gate.model.Report` out.
+
+``gate check``, ``gate test`` and any Python caller share this path: load the policies, get the
+ranking (the bundled demo, a saved snapshot, an in-memory body, or the live API), normalise
+it, select the images, and evaluate. Nothing here prints or exits; every failure is a
+:class:`~gate.errors.GateError` with its exit code.
+
+    from gate.run import CheckRequest, run_check
+
+    report = run_check(CheckRequest(snapshot="ranking.json", namespaces=("prod-*",)))
+    print(report.verdict, report.exit_code)
+    for image in report.images:
+        print(image.image.name, image.verdict)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gate.errors import UsageError
+
+if TYPE_CHECKING:
+    from gate.imageref import ImageRef
+    from gate.model import Image, Policy, Report, SourceInfo
+    from gate.source.snapshot import Snapshot
+
+DEMO_RESPONSE = Path(__file__).parent / "data" / "demo-response.json"
+UNRANKED_CHOICES = ("pass", "warn", "fail")
+DEFAULT_TYPES = ("vulAsap", "baseline")
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """How to call the Security Center API (used when no other source is given)."""
+
+    region: str | None = None
+    """Region id; ``None``: the aliyun CLI profile's region when its credentials are used,
+    else cn-hangzhou."""
+    region_origin: str | None = None
+    """Where ``region`` came from (an option, a variable), for the report."""
+    endpoint: str | None = None
+    types: tuple[str, ...] = DEFAULT_TYPES
+    retries: int = 3
+    timeout: float = 60.0
+    """Overall deadline in seconds: connect, TLS, headers, body and every retry."""
+    max_response_bytes: int = 32 * 1024 * 1024
+    log: Callable[[str], None] | None = field(default=None, compare=False)
+    """Receives debug lines (secrets redacted); ``None``: no debug output."""
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """What to evaluate and how. Exactly one source is used, in this order: ``demo``,
+    ``body``, ``snapshot``, else the live API with ``live``."""
+
+    policies: tuple[str, ...] = ()
+    """Policy files or directories; empty: the bundled default policy."""
+    loaded_policies: tuple[Policy, ...] | None = None
+    """Policies already loaded (they win over ``policies``)."""
+    namespaces: tuple[str, ...] = ()
+    """Namespace globs to select; every pattern should match a ranked image."""
+    all_namespaces: bool = False
+    images: tuple[str, ...] = ()
+    """``--image`` references: [REGISTRY/]NAMESPACE/REPOSITORY[:TAG][@sha256:DIGEST]."""
+    unranked: str = "warn"
+    """Outcome for a reference the ranking does not list: pass, warn or fail."""
+    demo: bool = False
+    body: Mapping[str, Any] | None = None
+    """An API response body already in memory (tests, library callers)."""
+    body_label: str = "in-memory body"
+    snapshot: str | None = None
+    """A saved response file (``-``: standard input)."""
+    max_snapshot_bytes: int = 1024 * 1024 * 1024
+    max_age: dt.timedelta | None = None
+    """Refuse a snapshot older than this, or one without a fetch time."""
+    now: dt.date | None = None
+    """The day waivers are evaluated on; ``None``: today (UTC)."""
+    override: str | None = None
+    require_images: bool = False
+    live: LiveOptions = field(default_factory=LiveOptions)
+
+
+def validate_request(request: CheckRequest) -> None:
+    """Refuse a request that asks for something impossible, before any work."""
+    sources = [
+        name
+        for name, given in (
+            ("--demo", request.demo),
+            ("--snapshot", request.snapshot is not None),
+            ("body", request.body is not None),
+        )
+        if given
+    ]
+    if len(sources) > 1:
+        raise UsageError(f"{' and '.join(sources)} are different sources; choose one")
+    if request.namespaces and request.all_namespaces:
+        raise UsageError("use either --namespace or --all-namespaces, not both")
+    if request.demo and request.namespaces:
+        raise UsageError(
+            "--demo evaluates every image of the bundled sample; --namespace does not apply",
+            hint="to select namespaces, check a saved ranking: --snapshot FILE --namespace NS",
+        )
+    selects = request.namespaces or request.all_namespaces or request.images
+    if not selects and not request.demo:
+        raise UsageError(
+            "choose the images to evaluate: --namespace NS (repeatable, globs allowed), "
+            "--all-namespaces, or --image REF (repeatable)",
+            hint="try 'gate check --demo' to see the gate on bundled sample data",
+        )
+    for pattern in request.namespaces:
+        if not pattern.strip():
+            raise UsageError(
+                "--namespace is empty; an empty pattern would select nothing",
+                hint="is a shell variable unset? pass a namespace or a glob such as 'prod-*'",
+            )
+    if request.override is not None and not request.override.strip():
+        raise UsageError("--override needs a non-empty reason, which the reports record")
+    if request.unranked not in UNRANKED_CHOICES:
+        raise UsageError(f"--unranked must be one of {', '.join(UNRANKED_CHOICES)}")
+    if request.max_age is not None and request.snapshot is None:
+        raise UsageError("--max-age applies to --snapshot files")
+    if request.snapshot is not None and not request.snapshot:
+        raise UsageError("--snapshot is empty", hint="give a file, or '-' for standard input")
+
+
+def load_policies(request: CheckRequest) -> tuple[Policy, ...]:
+    """The request's policies: given, loaded from its paths, or the bundled default."""
+    if request.loaded_policies is not None:
+        return request.loaded_policies
+    from gate.policy import loader
+
+    if request.policies:
+        return loader.load_policies(request.policies)
+    return loader.load_default()
+
+
+def wanted_metrics(policies: Sequence[Policy]) -> set[str]:
+    """The metrics some rule reads: the only ones kept from the ranking."""
+    return {m for p in policies for r in p.rules for m in r.condition.metrics}
+
+
+def fetch_live(live: LiveOptions) -> Snapshot:
+    """Call the API once (retries included) and return the body with where it came from."""
+    from gate.model import SourceInfo
+    from gate.source import api
+    from gate.source.snapshot import Snapshot
+
+    response = api.fetch_ranking(
+        region=live.region or "cn-hangzhou",
+        endpoint=live.endpoint,
+        types=api.validate_types(live.types),
+        retries=live.retries,
+        timeout=live.timeout,
+        log=live.log,
+    )
+    info = SourceInfo(
+        kind="api",
+        region=response.region,
+        endpoint=response.endpoint,
+        request_id=response.request_id,
+        fetched_at=response.fetched_at,
+    )
+    return Snapshot(body=response.body, info=info)
+
+
+def get_ranking(request: CheckRequest, wanted: set[str]) -> Snapshot:
+    """The raw ranking the request names, checked for age when asked."""
+    from gate.source.normalize import DetailReader
+
+    if request.demo:
+        from gate.source.snapshot import parse_snapshot
+
+        # A plain file beside the package (importlib.resources costs 10 ms at start-up).
+        return parse_snapshot(
+            DEMO_RESPONSE.read_bytes(), "demo-response.json (bundled)", kind="demo"
+        )
+    if request.body is not None:
+        import json
+
+        from gate.source.snapshot import parse_snapshot
+
+        data = json.dumps(request.body).encode("utf-8")
+        return parse_snapshot(data, request.body_label, kind="snapshot")
+    if request.snapshot is not None:
+        from gate.source.snapshot import check_max_age, read_snapshot
+
+        # Read each image's counters while parsing: a large file is then held only once.
+        data_ = read_snapshot(request.snapshot, object_hook=DetailReader(wanted).hook)
+        if request.max_age is not None:
+            check_max_age(data_, request.max_age, dt.datetime.now(dt.timezone.utc))
+        return data_
+    return fetch_live(request.live)
+
+
+def unmatched_patterns(images: Sequence[Image], patterns: Sequence[str]) -> tuple[str, ...]:
+    """The namespace patterns that match no ranked image (a typo, or an unranked namespace)."""
+    import fnmatch
+    import re
+
+    namespaces = {image.namespace for image in images if image.ranked}
+    missing = []
+    for pattern in patterns:
+        regex = re.compile(fnmatch.translate(pattern.strip()))
+        if not any(regex.match(namespace) for namespace in namespaces):
+            missing.append(pattern)
+    return tuple(missing)
+
+
+def evaluate_ranking(
+    request: CheckRequest,
+    policies: tuple[Policy, ...],
+    body: dict[str, Any],
+    source: SourceInfo,
+    refs: Sequence[ImageRef],
+) -> Report:
+    """Normalise, select and evaluate (the pure part of a check)."""
+    from gate.evaluate import evaluate, select
+    from gate.model import Outcome
+    from gate.source.normalize import normalize
+
+    ranking = normalize(body, wanted_metrics(policies))
+    selected = select(
+        ranking.images,
+        namespaces=request.namespaces,
+        all_namespaces=request.all_namespaces,
+        refs=refs,
+    )
+    unmatched = unmatched_patterns(ranking.images, request.namespaces)
+    warnings = list(ranking.warnings)
+    for pattern in unmatched:
+        warnings.append(f"--namespace {pattern!r} matched no ranked image")
+    report = evaluate(
+        policies,
+        selected,
+        now=request.now or dt.datetime.now(dt.timezone.utc).date(),
+        source=source,
+        # With --image, say that every namespace was taken too (the header lists both).
+        selection=request.namespaces or (("*",) if request.all_namespaces and refs else ()),
+        override=request.override,
+        require_images=request.require_images,
+        warnings=tuple(warnings),
+        refs=refs,
+        unranked=Outcome(request.unranked),
+    )
+    if unmatched:
+        import dataclasses
+
+        report = dataclasses.replace(report, unmatched=unmatched)
+    return report
+
+
+def run_check(request: CheckRequest) -> Report:
+    """Evaluate what ``request`` names and return the report (its ``exit_code`` is the verdict).
+
+    Raises :class:`~gate.errors.UsageError`/:class:`~gate.errors.PolicyError` (exit 2) for
+    an impossible request or an invalid policy, and :class:`~gate.errors.SourceError` (exit 3)
+    when the ranking cannot be obtained or read. Nothing is printed.
+    """
+    validate_request(request)
+    refs: tuple[ImageRef, ...] = ()
+    if request.images:
+        from gate.imageref import parse_image_ref
+
+        refs = tuple(parse_image_ref(text) for text in request.images)
+    policies = load_policies(request)
+    data = get_ranking(request, wanted_metrics(policies))
+    return evaluate_ranking(request, policies, data.body, data.info, refs)
