@@ -822,14 +822,22 @@ def fetch(ctx: click.Context, /, output: str, **params: Any) -> None:
 @handle_errors
 def validate(paths: tuple[str, ...]) -> None:
     """Check policy files and directories; print every problem with file:line:column."""
-    from gate.policy.loader import load_policies
+    from gate.errors import PolicyError
+    from gate.policy.loader import load_policy_files
 
-    loaded = load_policies(paths)
-    for policy in loaded:
-        click.echo(
-            f"ok  {policy.file}: policy '{policy.name}', {len(policy.rules)} rule(s), "
-            f"{len(policy.waivers)} waiver(s)"
-        )
+    # The same expansion and checks as 'check --policy'; every file is reported: 'ok' lines
+    # for the valid ones, then every problem of the others (exit 2).
+    results = load_policy_files(paths, option="gate validate")
+    for result in results:
+        if result.policy is not None:
+            policy = result.policy
+            click.echo(
+                f"ok  {policy.file}: policy '{policy.name}', {len(policy.rules)} rule(s), "
+                f"{len(policy.waivers)} waiver(s)"
+            )
+    problems = [problem for result in results for problem in result.problems]
+    if problems:
+        raise PolicyError(problems)
 
 
 @cli.command()

@@ -25,6 +25,7 @@ import os
 import secrets
 import stat
 import sys
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from gate.errors import OutputError
 _MAX_LINKS = 40  # as the kernel's own limit on symlinks followed in one lookup
 _pending: set[str] = set()
 """Temporary files being written now: a signal handler removes them before the process ends."""
+_pending_lock = threading.Lock()
 
 
 def pending() -> tuple[str, ...]:
@@ -41,12 +43,13 @@ def pending() -> tuple[str, ...]:
 
 
 def remove_pending() -> None:
-    """Remove every temporary report file still being written (for a signal handler: it
-    takes no lock, never raises, and leaves the targets, the previous reports, untouched)."""
+    """Remove every temporary report file still being written, for the signal watcher that
+    ends the process next. The lock is kept, so no new temporary file appears after this
+    (the targets, the previous reports, are left untouched)."""
+    _pending_lock.acquire()
     for temp in list(_pending):
         with contextlib.suppress(OSError):
             os.unlink(temp)
-        _pending.discard(temp)
 
 
 def _write_stdout(chunks: Iterable[str]) -> None:
@@ -76,14 +79,15 @@ def _create_temp(directory: Path, name: str) -> tuple[int, str]:
     signal at any moment finds every temporary file there is."""
     while True:
         temp = str(directory / f".{name}.{secrets.token_hex(6)}.tmp")
-        _pending.add(temp)
-        try:
-            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), temp
-        except FileExistsError:  # pragma: no cover - 48 random bits
-            _pending.discard(temp)
-        except BaseException:
-            _pending.discard(temp)
-            raise
+        with _pending_lock:
+            _pending.add(temp)
+            try:
+                return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), temp
+            except FileExistsError:  # pragma: no cover - 48 random bits
+                _pending.discard(temp)
+            except BaseException:
+                _pending.discard(temp)
+                raise
 
 
 def write_atomic(path: str, text: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -187,22 +189,40 @@ def test_symlink_to_a_pipe_like_dev_stdout_writes_into_the_pipe(tmp_path: Path) 
 
 def test_pending_lists_the_temporary_file_while_it_is_written(tmp_path: Path) -> None:
     target = tmp_path / "report.json"
-    target.write_text("previous")
     seen: list[tuple[str, ...]] = []
 
     def chunks() -> Iterator[str]:
         yield "half"
         seen.append(files.pending())
-        files.remove_pending()  # what a signal handler does before os._exit
         yield "rest"
 
-    with pytest.raises(OutputError):  # the temporary file is gone under the writer
-        write_stream(str(target), chunks())
+    write_stream(str(target), chunks())
     [(temp,)] = seen
     assert Path(temp).parent == tmp_path and temp.endswith(".tmp")
     assert files.pending() == ()
+    assert target.read_text() == "halfrest"
+
+
+def test_remove_pending_before_exit_leaves_the_previous_report_and_no_temporary_file(
+    tmp_path: Path,
+) -> None:
+    """What the signal handler does: remove the half-written files, then ``os._exit``."""
+    target = tmp_path / "report.json"
+    target.write_text("previous")
+    script = (
+        "import os, sys\n"
+        "from gate.report import files\n"
+        "def chunks():\n"
+        "    yield 'half'\n"
+        "    files.remove_pending()\n"
+        "    os._exit(143)\n"
+        "files.write_atomic(sys.argv[1], 'x')\n"
+        "files.write_stream(sys.argv[1], chunks())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(target)], check=False)
+    assert done.returncode == 143
     assert leftovers(tmp_path) == []
-    assert target.read_text() == "previous"
+    assert target.read_text() == "x"
 
 
 def test_pending_is_empty_between_writes(tmp_path: Path) -> None:
