@@ -694,10 +694,17 @@ def _print_console(
         from gate.report.gitlab import GitlabConsoleFormat
 
         text = GitlabConsoleFormat(
-            timestamp=int(time.time()), color=colour, quiet=quiet, banner=banner
+            timestamp=int(time.time()),
+            color=colour,
+            quiet=quiet,
+            banner=banner,
+            encoding=getattr(stream, "encoding", None),
         ).render(report)
     else:
-        text = ConsoleFormat(color=colour, quiet=quiet, banner=banner).render(report)
+        encoding = getattr(stream, "encoding", None)
+        text = ConsoleFormat(color=colour, quiet=quiet, banner=banner, encoding=encoding).render(
+            report
+        )
     try:
         click.echo(text + annotations, nl=False, err=to_stderr, color=colour)
         if stream is not None:
@@ -754,6 +761,7 @@ def _publish_error(error: GateError, files: ReportFiles) -> None:
                     error.render(),
                     error.exit_code,
                     junit=files.path("junit") if "--junit" in files.written else None,
+                    json=files.path("json") if "--json" in files.written else None,
                 ),
                 nl=False,
             )

@@ -73,11 +73,13 @@ def test_sections_fold_details_and_keep_blocking_results_open() -> None:
 def test_notes_section_and_quiet_mode() -> None:
     text = render([])
     [(name, collapsed, header, body)] = sections(text)[1:]
-    assert (name, collapsed) == ("gate_notes", True)
+    # A warning is for reading: its section starts open.
+    assert (name, collapsed) == ("gate_notes", False)
     assert header == "Notes: 1 warning(s), 0 waiver(s) needing attention"
     assert any("no ranked image matched ns" in line for line in body)
     quiet = render([], quiet=True)
     assert "section_start" not in quiet
+    assert "no ranked image matched ns" in quiet  # warnings are never quiet
 
 
 def test_long_sections_are_capped() -> None:
