@@ -706,7 +706,9 @@ def _print_console(
             report
         )
     try:
-        click.echo(text + annotations, nl=False, err=to_stderr, color=colour)
+        # Under GitLab the section markers are escape sequences that must reach the log even
+        # with NO_COLOR; the formatter has already left colours out when it should.
+        click.echo(text + annotations, nl=False, err=to_stderr, color=colour or gitlab)
         if stream is not None:
             stream.flush()
     except OSError:

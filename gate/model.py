@@ -322,6 +322,16 @@ class Report:
         return self.require_images and (bool(self.unmatched) or self.evaluated_nothing)
 
     @property
+    def selection_problem(self) -> str | None:
+        """Why ``--require-images`` fails the run, in words (``None``: it does not)."""
+        if not self.empty_selection_fails:
+            return None
+        if self.unmatched:
+            patterns = ", ".join(repr(p) for p in self.unmatched)
+            return f"--namespace {patterns} matched no ranked image and --require-images is set"
+        return "no image was evaluated and --require-images is set"
+
+    @property
     def verdict(self) -> str:
         if self.empty_selection_fails:
             return "fail"

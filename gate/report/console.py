@@ -69,13 +69,14 @@ def verdict_line(report: Report) -> str:
         if report.notes:
             return f"PASS with warnings: the gate passes (exit {report.exit_code})"
         return f"PASS: the gate passes (exit {report.exit_code})"
-    if report.empty_selection_fails:
-        return f"FAIL: no image was evaluated and --require-images is set (exit {report.exit_code})"
     images = sum(1 for i in report.images if i.verdict == "fail")
-    return (
-        f"FAIL: the gate blocks: {blocking} blocking result(s) in {images} image(s) "
-        f"(exit {report.exit_code})"
-    )
+    blocks = f"the gate blocks: {blocking} blocking result(s) in {images} image(s)"
+    problem = report.selection_problem
+    if problem and blocking:
+        return f"FAIL: {blocks}, and {escape(problem)} (exit {report.exit_code})"
+    if problem:
+        return f"FAIL: {escape(problem)} (exit {report.exit_code})"
+    return f"FAIL: {blocks} (exit {report.exit_code})"
 
 
 def verdict_colour(report: Report) -> str:

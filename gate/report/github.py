@@ -130,11 +130,14 @@ def headline(report: Report) -> str:
         if report.notes:
             return f"⚠️ {TITLE}: PASS with warnings ({len(report.notes)} warning(s))"
         return f"✅ {TITLE}: PASS"
-    if report.empty_selection_fails:
-        return f"❌ {TITLE}: FAIL (no image was evaluated and --require-images is set)"
     blocking = counts["fail"] + counts["error"]
     images = sum(1 for i in report.images if i.verdict == "fail")
-    return f"❌ {TITLE}: FAIL ({blocking} blocking result(s) in {images} image(s))"
+    blocks = f"{blocking} blocking result(s) in {images} image(s)"
+    problem = report.selection_problem
+    if problem:
+        why = f"{blocks}; {problem}" if blocking else problem
+        return f"❌ {TITLE}: FAIL ({md(why)})"
+    return f"❌ {TITLE}: FAIL ({blocks})"
 
 
 def _source(report: Report) -> str:
@@ -278,7 +281,9 @@ class AnnotationsFormat(Format):
         errors = [
             _annotation("error", e, r) for e, r in _results(report, (Outcome.FAIL, Outcome.ERROR))
         ]
-        if report.empty_selection_fails:
+        if report.empty_selection_fails and report.unmatched:
+            errors.append(command("error", escape(str(report.selection_problem)), title=TITLE))
+        elif report.empty_selection_fails:
             where = ", ".join(report.selection) or "any namespace"
             errors.append(
                 command(

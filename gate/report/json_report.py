@@ -3,7 +3,8 @@
 Shape::
 
     {"version": 1, "verdict": "pass"|"fail", "exit_code": n, "now": "YYYY-MM-DD",
-     "source": {"kind", "path", "region", "endpoint", "request_id", "fetched_at"},
+     "source": {"kind", "path", "region", "region_origin", "endpoint", "request_id",
+                "fetched_at"},
      "policies": [{"name", "file", "bundled"}], "selection": [...], "image_refs": [...],
      "unmatched": [...],
      "summary": {"images", "checks", "pass", "fail", "warn", "waived", "overridden", "error",
@@ -101,6 +102,7 @@ def _document(report: Report, images: Any) -> dict[str, Any]:
             "kind": source.kind,
             "path": source.path,
             "region": source.region,
+            "region_origin": source.region_origin,
             "endpoint": source.endpoint,
             "request_id": source.request_id,
             "fetched_at": source.fetched_at,

@@ -108,3 +108,18 @@ def test_installed_gate_uses_sections_and_colour_under_gitlab() -> None:
         check=False,
     )
     assert "section_start:" in plain.stdout and "\x1b[31m" not in plain.stdout
+
+
+def test_sections_survive_no_color() -> None:
+    """NO_COLOR turns colours off, not GitLab's collapsible sections."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATE_", "GITHUB_"))}
+    env.update(GITLAB_CI="true", NO_COLOR="1", GATE_CACHE_DIR="")
+    done = subprocess.run(
+        [*gate_command(), "check", "--demo"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert "section_start:" in done.stdout
+    assert "\x1b[0K" in done.stdout
+    assert "\x1b[31m" not in done.stdout and "\x1b[1m" not in done.stdout
