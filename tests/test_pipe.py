@@ -147,9 +147,6 @@ def test_wired_check_is_untouched(tmp_path: Path) -> None:
     assert done.returncode == 1
 
 
-@pytest.mark.xfail(
-    strict=True, reason="gate/cli.py does not use gate._pipe yet; remove this marker when it does"
-)
 @pytest.mark.parametrize("args", INFORMATIONAL, ids=" ".join)
 def test_gate_informational_commands_exit_0_when_the_reader_leaves(args: list[str]) -> None:
     done = run_without_reader([*gate_command(), *args])
