@@ -767,6 +767,14 @@ def _run_check(
     )
 
 
+def _masked_notes(images: Sequence[Image], refs: Sequence[ImageRef]) -> list[str]:
+    if not refs:
+        return []
+    from gate.imageref import masked_digest_notes
+
+    return masked_digest_notes(images, refs)
+
+
 def _wanted(policies: Sequence[Policy]) -> set[str]:
     """The metrics some rule reads: the only ones kept from the ranking."""
     return {m for p in policies for r in p.rules for m in r.condition.metrics}
@@ -802,7 +810,7 @@ def _evaluate(
         selection=tuple(namespaces) or (("*",) if all_namespaces and refs else ()),
         override=override,
         require_images=require_images,
-        warnings=ranking.warnings,
+        warnings=(*source.notes, *ranking.warnings, *_masked_notes(selected, refs)),
         refs=refs,
         unranked=Outcome(unranked),
     )

@@ -220,6 +220,8 @@ class SourceInfo:
     endpoint: str | None = None
     request_id: str | None = None
     fetched_at: str | None = None
+    notes: tuple[str, ...] = ()
+    """What reading the source had to say (e.g. an SDK response was unwrapped): warnings."""
 
 
 @dataclass(frozen=True, slots=True)
