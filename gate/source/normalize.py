@@ -160,7 +160,7 @@ def _why(value: Any) -> str:
         if match is not None:
             if text.startswith("-") and text.strip("-0.eE+"):
                 return "is negative"
-            sign, whole, fraction, exponent = match.groups(default="")
+            _, whole, fraction, exponent = match.groups(default="")
             if len(text) > MAX_COUNTER_TEXT:
                 return f"is longer than the {MAX_COUNTER_TEXT} characters a counter may have"
             if _whole("", whole, fraction, exponent) is None and not (fraction or exponent):
@@ -603,6 +603,8 @@ def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Rank
                         problems[name] = number
                     else:
                         metrics[name] = number
+            if namespace_error is not None:  # no counter of an image of unknown namespace
+                metrics, problems = {}, _NO_PROBLEMS  # counts: its data error speaks for all
 
             if seen is not None:  # another listing of an image already found
                 kept = found[seen]

@@ -139,6 +139,7 @@ def _read_bounded(handle: BinaryIO, label: str, limit: int) -> bytearray:
 
 _BLANK = re.compile(rb"[ \t\n\r\x0b\x0c]*")  # what bytes.isspace() calls whitespace
 _JSON_BLANK = " \t\n\r"
+_JSON_START = '{["-0123456789tfn'  # what a JSON value can begin with
 
 
 def _check_start(data: bytearray, label: str) -> None:
@@ -149,7 +150,7 @@ def _check_start(data: bytearray, label: str) -> None:
     except (ValueError, LookupError):
         return  # _decode() says what is wrong
     start = head.lstrip(_JSON_BLANK + "\ufeff")
-    if start and start[0] not in "{[":
+    if start and start[0] not in _JSON_START:
         raise SourceError(
             f"snapshot {label} is not valid JSON: it starts with {_start(start)}",
             hint="a truncated download or an error page saved instead of the API response?",
@@ -497,7 +498,8 @@ def parse_duration(text: str) -> dt.timedelta:
     match = re.fullmatch(r"\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*", text)
     if not text.strip() or match is None or not any(match.groups()):
         raise ValueError(f"'{text}' is not a duration; write e.g. 30m, 24h or 7d")
-    too_long = f"'{text.strip()}' is too long a duration; the longest is {MAX_DAYS}d"
+    shown = text.strip() if len(text.strip()) <= 30 else text.strip()[:27] + "..."
+    too_long = f"'{shown}' is too long a duration; the longest is {MAX_DAYS}d"
     if any(g and len(g) > 15 for g in match.groups()):
         raise ValueError(too_long)  # (int() of thousands of digits would itself fail)
     days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
