@@ -121,20 +121,52 @@ def _read_bounded(handle: BinaryIO, label: str, limit: int) -> bytearray:
     """
     data = bytearray()
     checked = False
-    while True:
+    try:  # a regular file: read into one buffer of its size, with no copy per chunk
+        size = os.fstat(handle.fileno()).st_size if _regular(handle) else 0
+    except (AttributeError, ValueError, OSError):
+        size = 0
+    if size > limit:
+        raise _too_large(label, limit)
+    if size:
+        data = bytearray(size)
+        view = memoryview(data)
+        filled = 0
+        while filled < size:
+            count = handle.readinto(view[filled : filled + _CHUNK * 16])  # type: ignore[attr-defined]
+            if not count:
+                break  # the file shrank while it was read: what was there
+            filled += count
+            if not checked and filled >= 4:
+                checked = True
+                _check_start(data, label)
+        view.release()
+        del data[filled:]
+        if filled < size:
+            return data
+    while True:  # a pipe or a device (or a file that grew): bounded chunks
         chunk = handle.read(min(_CHUNK, limit + 1 - len(data)))
         if not chunk:
             return data
         data += chunk
         if len(data) > limit:
-            raise SourceError(
-                f"snapshot {label} is larger than {_size(limit)}; nothing was evaluated",
-                hint=f"if this is really a ranking, raise the limit with --max-snapshot-mb N "
-                f"(or {MAX_ENV}=N)",
-            )
+            raise _too_large(label, limit)
         if not checked and len(data) >= 4:
             checked = True
             _check_start(data, label)
+
+
+def _regular(handle: BinaryIO) -> bool:
+    import stat
+
+    return stat.S_ISREG(os.fstat(handle.fileno()).st_mode)
+
+
+def _too_large(label: str, limit: int) -> SourceError:
+    return SourceError(
+        f"snapshot {label} is larger than {_size(limit)}; nothing was evaluated",
+        hint=f"if this is really a ranking, raise the limit with --max-snapshot-mb N "
+        f"(or {MAX_ENV}=N)",
+    )
 
 
 _BLANK = re.compile(rb"[ \t\n\r\x0b\x0c]*")  # what bytes.isspace() calls whitespace
