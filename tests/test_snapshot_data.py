@@ -34,11 +34,12 @@ def run(
     snapshot: str | bytes | None,
     *args: str,
     env: dict[str, str] | None = None,
+    policy_text: str = POLICY,
     **kwargs: Any,
 ) -> subprocess.CompletedProcess[str]:
     """``gate check --snapshot FILE --policy team.yaml ARGS`` (``snapshot`` None: pass ARGS)."""
     policy = tmp_path / "team.yaml"
-    policy.write_text(POLICY)
+    policy.write_text(policy_text)
     command = [*gate_command(), "check", "--policy", str(policy)]
     if snapshot is not None:
         path = tmp_path / "ranking.json"
@@ -214,6 +215,20 @@ def test_a_record_without_a_namespace_is_selected_and_errors(
     assert done.returncode == 1, done.stdout + done.stderr
     assert "<missing namespace>/api:v2" in done.stdout
     assert "RepoNamespace" in done.stdout
+
+
+def test_a_record_without_a_namespace_is_in_a_scoped_policy(tmp_path: Path) -> None:
+    bad = image_entry("x", "api", "v2", detail={"imageVulAsap": 0})
+    bad["RepoNamespace"] = None
+    scoped = (
+        "version: 1\nname: scoped\nscope:\n  namespaces: [prod]\n"
+        "  exclude: ['prod/api:v2']\nrules:\n  - {id: urgent, fail_if: imageVulAsap > 0}\n"
+    )
+    body = json.dumps(ranking_body([image_entry("prod", "api"), bad]))
+    done = run(tmp_path, body, "--all-namespaces", policy_text=scoped)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "<missing namespace>/api:v2" in done.stdout
+    assert "outside the scope" not in done.stdout
 
 
 def test_a_record_without_a_namespace_is_taken_by_an_image_reference(tmp_path: Path) -> None:
