@@ -173,3 +173,63 @@ def test_parse_duration(text: str, expected: dt.timedelta) -> None:
 def test_parse_duration_rejects_nonsense(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+# --- size limit, bounded reads ---------------------------------------------------------------
+
+
+def test_max_bytes_limits_a_file_and_a_stream(tmp_path: Path) -> None:
+    data = json.dumps(ranking_body()).encode()
+    path = tmp_path / "r.json"
+    path.write_bytes(data)
+    assert read_snapshot(str(path), max_bytes=len(data)).body["RiskRankInfo"]
+    for source, stdin in ((str(path), None), ("-", io.BytesIO(data))):
+        with pytest.raises(SourceError) as error:
+            read_snapshot(source, stdin=stdin, max_bytes=len(data) - 1)
+        assert "is larger than" in error.value.message
+        assert error.value.hint is not None
+        assert "--max-snapshot-mb" in error.value.hint
+
+
+def test_max_bytes_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gate.errors import UsageError
+    from gate.source.snapshot import DEFAULT_MAX_BYTES, max_bytes_from_env
+
+    monkeypatch.delenv("GATE_MAX_SNAPSHOT_MB", raising=False)
+    assert max_bytes_from_env() == DEFAULT_MAX_BYTES == 1 << 30
+    monkeypatch.setenv("GATE_MAX_SNAPSHOT_MB", "2048")
+    assert max_bytes_from_env() == 2048 << 20
+    for bad in ("0", "-1", "1.5", "lots", "9" * 12):
+        monkeypatch.setenv("GATE_MAX_SNAPSHOT_MB", bad)
+        with pytest.raises(UsageError):
+            max_bytes_from_env()
+
+
+class _Shrinking(io.BytesIO):
+    """A regular-looking file whose content ends early (another process truncated it)."""
+
+    def __init__(self, data: bytes, keep: int) -> None:
+        super().__init__(data[:keep])
+
+
+def test_a_stream_that_ends_early_is_a_json_error() -> None:
+    data = json.dumps(ranking_body()).encode()
+    with pytest.raises(SourceError) as error:
+        read_snapshot("-", stdin=_Shrinking(data, len(data) // 2))
+    assert "is not valid JSON" in error.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("null", "is null"), ("3", "is a number"), ("true", "is true"), ('"x"', "is a string")],
+)
+def test_a_document_of_another_kind_is_named_in_json_terms(text: str, kind: str) -> None:
+    with pytest.raises(SourceError) as error:
+        parse_snapshot(text.encode(), "x.json")
+    assert f"snapshot x.json {kind}, not an object" in error.value.message
+
+
+@pytest.mark.parametrize("text", ["99999999999d", "36501d", "1" * 5000 + "h"])
+def test_overlong_durations_are_value_errors(text: str) -> None:
+    with pytest.raises(ValueError, match="too long a duration"):
+        parse_duration(text)
