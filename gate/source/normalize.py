@@ -55,6 +55,7 @@ from gate.source.snapshot import (
     duplicate_key,
     json_float,
     json_kind,
+    object_name,
 )
 
 LISTS = ("VulAsap", "Baseline")
@@ -317,6 +318,16 @@ class DetailReader:
         carry other counters, or be another image under the same (masked) ``Uuid``, and
         :func:`normalize` decides which (on the usual shape a read costs a few microseconds).
         """
+        if DETAIL_KEY in obj:
+            obj[DETAIL_KEY] = self.read(obj[DETAIL_KEY])
+        return obj
+
+    def pairs_hook(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        """:meth:`hook` as a ``json.loads`` ``object_pairs_hook`` that also refuses an object
+        naming a key twice (:class:`~gate.source.snapshot.DuplicateKeyError`)."""
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            raise DuplicateKeyError(duplicate_key(pairs), object_name(obj))
         if DETAIL_KEY in obj:
             obj[DETAIL_KEY] = self.read(obj[DETAIL_KEY])
         return obj

@@ -113,7 +113,7 @@ def parse_snapshot(
     return _from_document(_load(_decode(data, label), label, object_hook), label, kind)
 
 
-def _read_bounded(handle: BinaryIO, label: str, limit: int) -> bytearray:
+def _read_bounded(handle: BinaryIO, label: str, limit: int) -> bytes | bytearray:
     """Every byte of ``handle``, read in chunks; more than ``limit`` is an error.
 
     The first chunk is checked to look like a JSON object, so ``/dev/zero`` or a stream of
@@ -121,28 +121,23 @@ def _read_bounded(handle: BinaryIO, label: str, limit: int) -> bytearray:
     """
     data = bytearray()
     checked = False
-    try:  # a regular file: read into one buffer of its size, with no copy per chunk
+    try:  # a regular file: its size is known, so it is read at once
         size = os.fstat(handle.fileno()).st_size if _regular(handle) else 0
     except (AttributeError, ValueError, OSError):
         size = 0
     if size > limit:
         raise _too_large(label, limit)
-    if size:
-        data = bytearray(size)
-        view = memoryview(data)
-        filled = 0
-        while filled < size:
-            count = handle.readinto(view[filled : filled + _CHUNK * 16])  # type: ignore[attr-defined]
-            if not count:
-                break  # the file shrank while it was read: what was there
-            filled += count
-            if not checked and filled >= 4:
-                checked = True
-                _check_start(data, label)
-        view.release()
-        del data[filled:]
-        if filled < size:
-            return data
+    if size:  # one read of the known size: a single copy into the result
+        first = handle.read(min(size, limit) + 1)
+        if len(first) >= 4:
+            checked = True
+            _check_start(first, label)
+        if len(first) <= size:
+            return first  # (shorter if the file shrank while it was read: what was there)
+        data = bytearray(first)  # it grew: go on in chunks, up to the limit
+        del first
+        if len(data) > limit:
+            raise _too_large(label, limit)
     while True:  # a pipe or a device (or a file that grew): bounded chunks
         chunk = handle.read(min(_CHUNK, limit + 1 - len(data)))
         if not chunk:
@@ -174,7 +169,7 @@ _JSON_BLANK = " \t\n\r"
 _JSON_START = '{["-0123456789tfn'  # what a JSON value can begin with
 
 
-def _check_start(data: bytearray, label: str) -> None:
+def _check_start(data: bytes | bytearray, label: str) -> None:
     """Refuse a stream that cannot begin a JSON object (NUL bytes, text, binary)."""
     try:
         encoding = json.detect_encoding(bytes(data[:4]))
@@ -231,7 +226,7 @@ def duplicate_key(pairs: list[tuple[str, Any]]) -> str:
     return ""  # pragma: no cover - only called when a key repeats
 
 
-def _where(obj: dict[str, Any]) -> str:
+def object_name(obj: dict[str, Any]) -> str:
     """Which object a duplicate key is in, for the error message."""
     if "RepoName" in obj or "Uuid" in obj:
         parts = [obj.get(k) for k in ("RepoNamespace", "RepoName", "Tag")]
@@ -281,11 +276,13 @@ def _load(text: str, label: str, object_hook: ObjectHook | None) -> Any:
     def pairs(items: list[tuple[str, Any]]) -> Any:
         obj = dict(items)
         if len(obj) != len(items):
-            raise DuplicateKeyError(duplicate_key(items), _where(obj))
+            raise DuplicateKeyError(duplicate_key(items), object_name(obj))
         return obj if object_hook is None else object_hook(obj)
 
+    # A DetailReader's hook has a pairs_hook twin that does both in one call.
+    hook = getattr(getattr(object_hook, "__self__", None), "pairs_hook", pairs)
     try:
-        return json.loads(text, object_pairs_hook=pairs, parse_float=json_float)
+        return json.loads(text, object_pairs_hook=hook, parse_float=json_float)
     except DuplicateKeyError as exc:
         raise SourceError(
             f"snapshot {label} names the key {one_line(repr(exc.key))[:80]} twice in "
