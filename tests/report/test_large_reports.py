@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 import re
+import sys
 from collections import Counter
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from junitparser import Failure, JUnitXml
 from lxml import etree
 
 from gate.model import (
@@ -39,7 +42,7 @@ from gate.model import (
 from gate.report import junit
 from gate.report.json_report import JsonFormat, to_document
 from gate.report.junit import JunitFormat
-from tests.conftest import load_policy, make_image, run_engine
+from tests.conftest import REPO_ROOT, load_policy, make_image, run_engine
 
 ANY_TEXT = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=12)
 SOME_TEXT = st.one_of(ANY_TEXT, st.sampled_from(["", "a", "a&b<c>\"d'", "x\x1b[31my", "\x1b["]))
@@ -459,3 +462,81 @@ def test_shared_passing_results_keep_their_own_values(value: float) -> None:
     together = to_document(run_engine(policy, images))
     alone = [to_document(run_engine(policy, [image]))["images"][0] for image in images]
     assert json.dumps(together["images"]) == json.dumps(alone)
+
+
+# --- whole rankings: the benchmark profiles at the sizes GitLab sees ------------------------
+
+BENCH_POLICY = REPO_ROOT / "benchmarks" / "policy.yaml"
+
+
+def profile_report(profile: str, images: int) -> Report:
+    """``images`` images with counters drawn as benchmarks/generate.py draws them."""
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        from generate import _detail
+    finally:
+        sys.path.pop(0)
+    policy = load_policy(BENCH_POLICY.read_text(), file="benchmarks/policy.yaml")
+    wanted = set(policy.rules[0].condition.metrics).union(
+        *(rule.condition.metrics for rule in policy.rules)
+    )
+    rng = random.Random(9)
+    made = []
+    for n in range(images):
+        detail = _detail(rng, "", profile)
+        metrics = {name: detail[name] for name in wanted}
+        made.append(make_image(f"ns-{n % 7}", f"repo-{n % 997}", f"v{n}", metrics=metrics))
+    return run_engine(policy, made)
+
+
+@pytest.fixture(scope="module", params=["typical", "failing"])
+def ranking_100k(request: Any) -> Report:
+    return profile_report(request.param, 100_000)
+
+
+@pytest.mark.parametrize("scale", [1, 3], ids=["100k", "as-if-300k"])
+def test_whole_rankings_stay_inside_gitlabs_limits_and_parse(
+    ranking_100k: Report, scale: int, junit_xsd: Any
+) -> None:
+    """At 100,000 images, and with every limit a third as large (what 300,000 images meet):
+    under the element, case and byte limits, parsed by lxml and junitparser, valid against
+    the schema, and every rule that blocks is visible as a failed case."""
+    max_bytes = junit.DEFAULT_MAX_BYTES // scale
+    max_elements = junit.DEFAULT_MAX_ELEMENTS // scale
+    max_cases = junit.GITLAB_MAX_CASES // scale
+    plan = JunitFormat(max_bytes=max_bytes, max_cases=max_cases, max_elements=max_elements).plan(
+        ranking_100k
+    )
+    text = "".join(plan.chunks())
+    data = text.encode("utf-8")
+    assert len(data) <= max_bytes
+    root = parse(text)
+    assert element_count(root) == plan.elements <= max_elements
+    assert len(root.findall(".//testcase")) == plan.cases <= max_cases
+    assert plan.compacted
+    summary = ranking_100k.summary()
+    # junitparser, as CI tools read the file
+    xml = JUnitXml.fromstring(data)
+    cases = [case for suite in xml for case in suite]
+    assert len(cases) == plan.cases
+    failed = [case for case in cases if any(isinstance(r, Failure) for r in case.result)]
+    failing_rules = {
+        (r.policy, r.rule)
+        for entry in ranking_100k.images
+        for r in entry.results
+        if r.outcome.blocking
+    }
+    if plan.stage == junit.BLOCKING:
+        assert len(failed) == len(failing_rules)
+        for case in failed:
+            (failure,) = case.result
+            assert " failed on " in failure.message and "JSON report" in failure.message
+    else:
+        assert len(failed) == summary["fail"]
+    # the schema, with the attributes it does not know taken out (as in the tests above)
+    schema = etree.XMLSchema(etree.parse(str(junit_xsd)))
+    for element in root.iter("testsuite", "testsuites"):
+        element.attrib.pop("disabled", None)
+    for element in root.iter("testcase"):
+        element.attrib.pop("file", None)
+    assert schema.validate(root), schema.error_log
