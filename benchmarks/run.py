@@ -53,6 +53,7 @@ class Run:
     seconds: float
     peak_mb: float
     exit_code: int
+    cpu: float = 0.0  # user + system seconds of the child: steadier than wall time when shared
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def run(
             errors.seek(0)
             detail = errors.read().decode("utf-8", "replace")[-2000:]
             raise SystemExit(f"{' '.join(command)} exited {code} (expected {expect}):\n{detail}")
-    return Run(seconds, usage.ru_maxrss / 1024, code)
+    return Run(seconds, usage.ru_maxrss / 1024, code, usage.ru_utime + usage.ru_stime)
 
 
 def paired(
@@ -271,8 +272,9 @@ def measure_profile(
 
     def timed(name: str, a: list[Run], b: list[Run], target: float) -> None:
         ra, rb = median(a), median(b)
-        noise = f"gate {spread(a)}, jq {spread(b)}" if spread(a) else ""
-        rows[name] = Row(name, ms(ra), ms(rb), ra / rb, target, noise)
+        cpu = statistics.median(r.cpu for r in a) / statistics.median(r.cpu for r in b)
+        noise = f"gate {spread(a)}, jq {spread(b)}; " if spread(a) else ""
+        rows[name] = Row(name, ms(ra), ms(rb), ra / rb, target, f"{noise}CPU-time ratio {cpu:.2f}")
 
     quiet_name = f"{args.large:,} images x 10 rules, --quiet (vs jq)"
     full_name = f"{args.large:,} images, --json and --junit (vs jq)"
