@@ -9,12 +9,15 @@ hash), ``type`` values are dotted (``policy.hard-mandatory``; ``date``, ``yaml``
 ``symbol`` mean something else to some parsers), and all text is stripped of characters XML
 cannot carry, since one of them makes GitLab reject the whole file.
 
-Size: GitLab rejects a report over 30 MB or 500,000 cases, and a whole account is 100,000
-images x 10 rules. When the full report would exceed ``max_cases`` (default 200,000) or
-``max_bytes`` (default 20 MB), it is compacted: every image with a result other than
-``pass`` keeps its suite with those cases (failures and errors are never dropped), and all
-passing checks collapse into one case per policy in a suite that says it was compacted
-(property ``compacted``); :attr:`JunitPlan.notes` tells the run's other reports.
+Size: GitLab rejects a report over 30 MB, 500,000 cases or (since 17.6) 250,000 XML element
+nodes, and a whole account is 100,000 images x 10 rules. When the full report would exceed
+``max_cases`` (default 200,000), ``max_elements`` (default 200,000) or ``max_bytes`` (default
+20 MB), it is compacted in stages, the first that fits (:class:`JunitPlan`): passing checks
+collapse into one case per policy, in a suite that says it was compacted (property
+``compacted``); then non-blocking results (warn, waived, overridden) into one skipped case
+per policy rule; then blocking results (fail, error) into one failed case per policy rule
+that counts the images and names the worst first. A blocking result is never invisible;
+:attr:`JunitPlan.notes` tells the run's other reports which stage was used and why.
 
 Speed: the document is streamed suite by suite. Image suites are written by
 :func:`_suite_text`, which produces exactly the bytes junit-xml and ElementTree would (the
