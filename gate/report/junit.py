@@ -599,11 +599,14 @@ class JunitPlan:
                 if chunks is not None:
                     self._chunks, self.cases, self.elements = chunks, cases, elements
                     return True
-                reasons.append(
-                    f"{stage} would be larger than the limit of {self.max_bytes:,} bytes"
-                )
+                over = f"larger than the limit of {self.max_bytes:,} bytes"
+                reasons.append(f"{stage} would be {over}" if not reasons else f"{stage}, {over}")
                 return False
-            reasons.append(f"{stage} would have {over}")
+            if reasons:  # the later stages, said shortly: the notes are read in job summaries
+                over = over.replace(", more than the limit of ", " (limit ") + ")"
+                reasons.append(f"{stage}, {over}")
+            else:
+                reasons.append(f"{stage} would have {over}")
             return False
 
         fail, error = counts["fail"], counts["error"]
@@ -617,7 +620,7 @@ class JunitPlan:
         passing, with_non_pass, with_blocking = self._scan()
         summary = _fixed(_summary_suite(passing, report.policies, "; ".join(reasons)))
         if attempt(
-            "the report of every check that did not pass",
+            "with passing checks collapsed",
             lambda: [
                 (e, i, [r for r in e.results if r.outcome is not Outcome.PASS])
                 for e, i in with_non_pass
@@ -631,7 +634,7 @@ class JunitPlan:
         files = {policy.name: policy.file for policy in report.policies}
         others = _fixed(self._group_suite(groups_other, False, files))
         if attempt(
-            "the report of every blocking result",
+            "with non-blocking results collapsed too",
             lambda: [
                 (e, i, [r for r in e.results if r.outcome.blocking]) for e, i in with_blocking
             ],
@@ -778,7 +781,7 @@ class JunitPlan:
         blocking = counts["fail"] + counts["error"]
         done = [f"{passing:,} passing check(s) are summarised in one case per policy"]
         if stage >= NON_BLOCKING and not other:
-            done.append("there was no non-blocking result (warn, waived, overridden) to collapse")
+            done.append("no non-blocking result (warn, waived, overridden) to collapse")
         elif stage >= NON_BLOCKING:
             done.append(
                 f"{other:,} non-blocking result(s) (warn, waived, overridden) in one skipped "
@@ -787,7 +790,7 @@ class JunitPlan:
         if stage >= BLOCKING:
             done.append(
                 f"{blocking:,} blocking result(s) (fail, error) in one failed case per rule "
-                f"({blocking_rules:,} rule(s)) that names how many images failed it, worst first"
+                f"({blocking_rules:,} rule(s)) that counts its images and names the worst first"
             )
             kept = "; the JSON report has every result"
         elif stage == NON_BLOCKING:
