@@ -312,12 +312,16 @@ def measure_profile(
     return rows
 
 
+def megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.0f} kB"
+
+
 def junit_rows(rows: dict[str, Row], label: str, shape: JunitShape) -> None:
     """The JUnit file against the limits: bytes, element nodes (GitLab 17.6+) and cases."""
     for name, measured, limit, ratio in (
         (
             f"JUnit at {label}: size",
-            f"{shape.size / 1e6:.1f} MB",
+            megabytes(shape.size),
             "20 MB",
             shape.size / JUNIT_MAX_BYTES,
         ),
