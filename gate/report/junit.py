@@ -261,9 +261,10 @@ def _suite_text(
 
 
 def _gate_suite(report: Report) -> TestSuite | None:
-    """Run-level cases, so an empty selection is visible in CI test views too."""
+    """Run-level cases, so an empty selection, or a namespace pattern that matched nothing,
+    is visible in CI test views too."""
     if any(entry.results for entry in report.images):
-        return None
+        return _unmatched_suite(report)
     where = ", ".join(report.selection) or "any namespace"
     label = ", ".join(report.selection) or "all namespaces"
     case = TestCase(f"gate/selection [{xml_safe(label)}]", classname="gate")
@@ -283,6 +284,26 @@ def _gate_suite(report: Report) -> TestSuite | None:
             message=message, output=message + "\nuse --require-images to fail instead"
         )
     return TestSuite("gate", [case])
+
+
+def _unmatched_suite(report: Report) -> TestSuite | None:
+    """One case per ``--namespace`` pattern that matched no ranked image."""
+    cases = []
+    for pattern in report.unmatched:
+        case = TestCase(f"gate/selection [{xml_safe(pattern)}]", classname="gate")
+        message = xml_safe(one_line(f"--namespace {pattern!r} matched no ranked image"))
+        if report.require_images:
+            case.add_failure_info(
+                message=message,
+                output=message + "\n--require-images makes this a failure",
+                failure_type="gate.require-images",
+            )
+        else:
+            case.add_skipped_info(
+                message=message, output=message + "\nuse --require-images to fail instead"
+            )
+        cases.append(case)
+    return TestSuite("gate", cases) if cases else None
 
 
 def _element(suite: TestSuite) -> ET.Element:
