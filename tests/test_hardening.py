@@ -26,7 +26,6 @@ from gate import cli as cli_module
 from gate.cli import cli
 from gate.report import junit
 from gate.report.outputs import OutputSettings
-from gate.report.outputs import OutputSettings
 from gate.source.normalize import normalize
 from tests.conftest import (
     DEMO_RESPONSE,
