@@ -267,13 +267,19 @@ def _gate_suite(report: Report) -> TestSuite | None:
         return _unmatched_suite(report)
     where = ", ".join(report.selection) or "any namespace"
     label = ", ".join(report.selection) or "all namespaces"
-    case = TestCase(f"gate/selection [{xml_safe(label)}]", classname="gate")
     if report.images:
         why = f"{len(report.images)} selected image(s) are outside the scope of every policy"
     else:
         why = f"no ranked image matched {where}"
-    message = xml_safe(one_line(f"{why}: nothing was evaluated"))
-    if report.require_images:
+    case = _selection_case(label, f"{why}: nothing was evaluated", report.require_images)
+    return TestSuite("gate", [case])
+
+
+def _selection_case(label: str, text: str, required: bool) -> TestCase:
+    """A run-level case: failed under ``--require-images``, else skipped with a hint."""
+    case = TestCase(f"gate/selection [{xml_safe(label)}]", classname="gate")
+    message = xml_safe(one_line(text))
+    if required:
         case.add_failure_info(
             message=message,
             output=message + "\n--require-images makes this a failure",
@@ -283,26 +289,17 @@ def _gate_suite(report: Report) -> TestSuite | None:
         case.add_skipped_info(
             message=message, output=message + "\nuse --require-images to fail instead"
         )
-    return TestSuite("gate", [case])
+    return case
 
 
 def _unmatched_suite(report: Report) -> TestSuite | None:
     """One case per ``--namespace`` pattern that matched no ranked image."""
-    cases = []
-    for pattern in report.unmatched:
-        case = TestCase(f"gate/selection [{xml_safe(pattern)}]", classname="gate")
-        message = xml_safe(one_line(f"--namespace {pattern!r} matched no ranked image"))
-        if report.require_images:
-            case.add_failure_info(
-                message=message,
-                output=message + "\n--require-images makes this a failure",
-                failure_type="gate.require-images",
-            )
-        else:
-            case.add_skipped_info(
-                message=message, output=message + "\nuse --require-images to fail instead"
-            )
-        cases.append(case)
+    cases = [
+        _selection_case(
+            pattern, f"--namespace {pattern!r} matched no ranked image", report.require_images
+        )
+        for pattern in report.unmatched
+    ]
     return TestSuite("gate", cases) if cases else None
 
 
