@@ -8,7 +8,6 @@ inside the commands that need them, so ``gate --help`` stays fast.
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import gc
 import os
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from gate import __version__, signals
+from gate._pipe import discard_after_reader_leaves, informational
 from gate.errors import EXIT_USAGE, GateError, UsageError
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 # The JUnit size limits (gate.report.junit has the same defaults; not imported for --help's sake).
 JUNIT_MAX_BYTES = 20_000_000
 JUNIT_MAX_CASES = 200_000
+JUNIT_MAX_ELEMENTS = 200_000
 
 EXIT_CODES = """\b
 Exit codes:
@@ -142,21 +143,18 @@ class _Context(click.Context):
         return self.formatter_class(width=width, max_width=self.max_content_width)
 
 
-def _closed_pipe_exit(code: int) -> NoReturn:
-    """Stdout was closed by its reader (`gate metrics | head -1`): the reader has what it
-    wanted. Exit with ``code``, never 1, which means "the gate blocked"."""
-    _silence(sys.stdout)
-    raise click.exceptions.Exit(code) from None
-
-
 class _PipeSafe(click.Command):
-    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
-        try:  # --help and --version print while the command line is parsed
-            return super().make_context(*args, **kwargs)
-        except OSError as exc:
-            if exc.errno != errno.EPIPE:
-                raise
-            _closed_pipe_exit(0)
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        # --help and --version print while the command line is parsed: a reader that left
+        # (`gate --help | head -1`) ends the output, not the exit code.
+        with discard_after_reader_leaves():
+            return super().make_context(info_name, args, parent=parent, **extra)
 
 
 class _Command(_PipeSafe):
@@ -166,15 +164,6 @@ class _Command(_PipeSafe):
 class _Group(_PipeSafe, click.Group):
     context_class = _Context
     command_class = _Command
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except OSError as exc:
-            if exc.errno != errno.EPIPE:
-                raise
-            # A listing exits 0; a check or validation whose output was cut off exits 2.
-            _closed_pipe_exit(0 if ctx.invoked_subcommand in ("metrics", "schema") else EXIT_USAGE)
 
 
 @click.group(
@@ -344,9 +333,19 @@ def _live(ctx: click.Context, params: dict[str, Any]) -> LiveOptions:
 
 
 def _printable(text: str) -> str:
+    """A message for the terminal and CI logs: no escape or control characters, and no line
+    that data could have started (the gate's own continuation lines are indented; a line
+    from data could be read as a GitHub workflow command): those fold into the line above."""
     from gate.report.text import terminal_safe
 
-    return "\n".join(terminal_safe(line) for line in text.split("\n"))
+    lines: list[str] = []
+    for line in terminal_safe(text).split("\n"):
+        command = line.lstrip().startswith(("::", "##["))
+        if lines and (command or not line.startswith("  ")):
+            lines[-1] += " " + line.strip()
+        else:
+            lines.append(line)
+    return "\n".join(lines)
 
 
 def _inapplicable(
@@ -475,8 +474,9 @@ def _inapplicable(
     show_envvar=True,
     metavar="BYTES",
     help="Compact the JUnit report when the full one would be larger (GitLab rejects reports "
-    "over 30 MB): passing checks collapse into one case per policy; every check that did not "
-    "pass stays listed.",
+    "over 30 MB). It is compacted in stages: passing checks, then warnings, waivers and "
+    "overrides, then failures collapse into one case per policy rule; every rule with a "
+    "blocking result keeps a failed case, and the JSON report keeps every result.",
 )
 @click.option(
     "--junit-max-cases",
@@ -488,6 +488,17 @@ def _inapplicable(
     metavar="N",
     help="Compact the JUnit report when the full one would have more test cases (GitLab "
     "rejects reports over 500,000).",
+)
+@click.option(
+    "--junit-max-elements",
+    type=click.IntRange(min=1),
+    default=JUNIT_MAX_ELEMENTS,
+    show_default=True,
+    envvar="GATE_JUNIT_MAX_ELEMENTS",
+    show_envvar=True,
+    metavar="N",
+    help="Compact the JUnit report when it would have more XML element nodes (GitLab 17.6 "
+    "and later rejects reports over 250,000).",
 )
 @click.option(
     "--summary",
@@ -572,7 +583,9 @@ def check(ctx: click.Context, /, **params: Any) -> None:
     files = ReportFiles(
         paths,
         OutputSettings(
-            junit_max_bytes=params["junit_max_bytes"], junit_max_cases=params["junit_max_cases"]
+            junit_max_bytes=params["junit_max_bytes"],
+            junit_max_cases=params["junit_max_cases"],
+            junit_max_elements=params["junit_max_elements"],
         ),
     )
     clash = _clashing_outputs(
@@ -684,12 +697,21 @@ def _print_console(
         from gate.report.gitlab import GitlabConsoleFormat
 
         text = GitlabConsoleFormat(
-            timestamp=int(time.time()), color=colour, quiet=quiet, banner=banner
+            timestamp=int(time.time()),
+            color=colour,
+            quiet=quiet,
+            banner=banner,
+            encoding=getattr(stream, "encoding", None),
         ).render(report)
     else:
-        text = ConsoleFormat(color=colour, quiet=quiet, banner=banner).render(report)
+        encoding = getattr(stream, "encoding", None)
+        text = ConsoleFormat(color=colour, quiet=quiet, banner=banner, encoding=encoding).render(
+            report
+        )
     try:
-        click.echo(text + annotations, nl=False, err=to_stderr, color=colour)
+        # Under GitLab the section markers are escape sequences that must reach the log even
+        # with NO_COLOR; the formatter has already left colours out when it should.
+        click.echo(text + annotations, nl=False, err=to_stderr, color=colour or gitlab)
         if stream is not None:
             stream.flush()
     except OSError:
@@ -744,6 +766,7 @@ def _publish_error(error: GateError, files: ReportFiles) -> None:
                     error.render(),
                     error.exit_code,
                     junit=files.path("junit") if "--junit" in files.written else None,
+                    json=files.path("json") if "--json" in files.written else None,
                 ),
                 nl=False,
             )
@@ -778,6 +801,8 @@ def fetch(ctx: click.Context, /, output: str, **params: Any) -> None:
     from gate.run import fetch_live
 
     data = fetch_live(_live(ctx, params))
+    for warning in data.info.warnings:
+        click.echo(_printable(f"warning: {warning}"), err=True)
     envelope = {
         "gate_snapshot": 1,
         "fetched_at": data.info.fetched_at,
@@ -791,7 +816,10 @@ def fetch(ctx: click.Context, /, output: str, **params: Any) -> None:
     counts = ", ".join(f"{len(v) if isinstance(v, list) else 0} in {k}" for k, v in info.items())
     where = "stdout" if output == "-" else output
     click.echo(
-        _printable(f"saved ranking ({counts}) to {where}, request id {data.info.request_id}"),
+        _printable(
+            f"saved ranking ({counts}) to {where}, request id {data.info.request_id}, "
+            f"region {data.info.region} (from {data.info.region_origin})"
+        ),
         err=True,
     )
 
@@ -801,20 +829,30 @@ def fetch(ctx: click.Context, /, output: str, **params: Any) -> None:
 
 @cli.command(epilog="Exit codes: 0 every policy is valid, 2 a problem was found.")
 @click.argument("paths", nargs=-1, required=True, metavar="POLICY...")
+@informational
 @handle_errors
 def validate(paths: tuple[str, ...]) -> None:
     """Check policy files and directories; print every problem with file:line:column."""
-    from gate.policy.loader import load_policies
+    from gate.errors import PolicyError
+    from gate.policy.loader import load_policy_files
 
-    loaded = load_policies(paths)
-    for policy in loaded:
-        click.echo(
-            f"ok  {policy.file}: policy '{policy.name}', {len(policy.rules)} rule(s), "
-            f"{len(policy.waivers)} waiver(s)"
-        )
+    # The same expansion and checks as 'check --policy'; every file is reported: 'ok' lines
+    # for the valid ones, then every problem of the others (exit 2).
+    results = load_policy_files(paths, option="gate validate")
+    for result in results:
+        if result.policy is not None:
+            policy = result.policy
+            click.echo(
+                f"ok  {policy.file}: policy '{policy.name}', {len(policy.rules)} rule(s), "
+                f"{len(policy.waivers)} waiver(s)"
+            )
+    problems = [problem for result in results for problem in result.problems]
+    if problems:
+        raise PolicyError(problems)
 
 
 @cli.command()
+@informational
 def metrics() -> None:
     """List the metric names a fail_if expression may use, with their meaning."""
     from gate.policy.metrics import DETAIL_COUNTERS, IMAGE_FIELDS
@@ -830,6 +868,7 @@ def metrics() -> None:
 
 @cli.command()
 @click.option("--tests", is_flag=True, help="Print the schema of 'gate test' files instead.")
+@informational
 def schema(tests: bool) -> None:
     """Print the policy JSON Schema (for editors: '# yaml-language-server: $schema=...')."""
     import json
@@ -863,6 +902,7 @@ def schema(tests: bool) -> None:
     help="Fail (exit 1) when a rule was not seen both failing and passing, or a waiver "
     "was not used, by some case.",
 )
+@informational
 @handle_errors
 def run_policy_tests(
     paths: tuple[str, ...], junit_path: str | None, require_coverage: bool

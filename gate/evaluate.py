@@ -19,8 +19,10 @@ A waiver is active through its ``expires`` day. Fail and error block the gate.
 
 Large rankings (100,000 images x 10 rules is a million results) shape the loop: an image
 whose metrics hold every counter the rules need takes a tight loop without the per-rule
-"missing" check, and a passing result is shared by every image with the same (integer)
-values for that rule, since it says nothing else about the image.
+"missing" check, and a result is shared by every image with the same (integer) values for
+that rule, since it says nothing else about the image: a pass always, a fail, warn or
+override too when no waiver names the rule (a waiver makes the outcome depend on the image).
+In a risk ranking most images fail several rules, so failures are shared like passes.
 """
 
 from __future__ import annotations
@@ -53,14 +55,26 @@ if TYPE_CHECKING:  # only --image runs need the module
     from gate.imageref import ImageRef
 
 EXPIRING_DAYS = 14
+MISSING_NAMESPACE = "<missing namespace>"  # as gate.source.normalize names it
 
 
 def select_images(images: Sequence[Image], namespaces: Sequence[str] | None) -> list[Image]:
-    """Images whose namespace matches one of the globs (``None``: every image)."""
+    """Images whose namespace matches one of the globs (``None``: every image).
+
+    An image whose namespace the ranking did not give (``RepoNamespace`` missing, null or
+    not a string: see :data:`~gate.source.normalize.MISSING_NAMESPACE`) might be in any
+    namespace, so every selection takes it; it carries a data error, which mandatory rules
+    turn into ``error`` (fail closed) rather than letting it disappear.
+    """
     if namespaces is None:
         return list(images)
     regex = re.compile("|".join(f"(?:{fnmatch.translate(p.strip())})" for p in namespaces))
-    return [image for image in images if regex.match(image.namespace)]
+    return [
+        image
+        for image in images
+        if regex.match(image.namespace)
+        or (image.namespace == MISSING_NAMESPACE and image.data_error is not None)
+    ]
 
 
 def select(
@@ -123,11 +137,15 @@ def _selectors(waiver: Waiver) -> str:
 
 
 class _Passes:
-    """The passing results of one rule, one per distinct tuple of integer values."""
+    """The passing results of one rule, one per distinct tuple of integer values.
 
-    __slots__ = ("cache", "key", "names", "policy", "rule")
+    ``cache`` maps the values (``key(metrics)``) of integer-valued images to their result:
+    passes, and, when ``shared_failures`` (no waiver names the rule), the other outcomes too.
+    """
 
-    def __init__(self, policy: Policy, rule: Rule) -> None:
+    __slots__ = ("cache", "key", "names", "policy", "rule", "shared_failures")
+
+    def __init__(self, policy: Policy, rule: Rule, shared_failures: bool = False) -> None:
         self.policy = policy
         self.rule = rule
         self.names = rule.condition.metrics
@@ -135,6 +153,7 @@ class _Passes:
             operator.itemgetter(*self.names) if self.names else lambda metrics: ()
         )
         self.cache: dict[Any, Result] = {}
+        self.shared_failures = shared_failures
 
     def result(self, metrics: Mapping[str, Number]) -> Result:
         key = self.key(metrics)
@@ -255,40 +274,59 @@ def evaluate(
         (
             policy,
             None if _trivial(policy.scope) else policy.scope,
-            [(rule, rule.condition.evaluate, _Passes(policy, rule)) for rule in policy.rules],
+            [
+                (
+                    rule,
+                    rule.condition.evaluate,
+                    _Passes(policy, rule, (policy.name, rule.id) not in waivers_for),
+                )
+                for rule in policy.rules
+            ],
             all(rule.scope is None for rule in policy.rules),
         )
         for policy in policies
     ]
     needed = frozenset(m for p in policies for r in p.rules for m in r.condition.metrics)
+    only_ints = {int}.issuperset
+    blocks = (Outcome.FAIL, Outcome.ERROR).__contains__
+    outcome_of = operator.attrgetter("outcome")
 
     reports: list[ImageReport] = []
-    unchecked = 0
+    unchecked: list[str] = []  # names of images no rule applied to
     for image in images:
         results: list[Result] = []
-        judged: list[Result] = []  # every result that is not a shared pass
         metrics = image.metrics
         complete = metrics.keys() >= needed
+        ints = complete and only_ints(map(type, metrics.values()))
         for policy, policy_scope, rules, unscoped in plans:
             if policy_scope is not None and not policy_scope.contains(image):
                 continue
-            if complete and unscoped:  # the hot loop of a large run: passes are shared
+            if ints and unscoped:  # the hot loop of a large run: results are shared
+                for rule, holds, passes in rules:
+                    key = passes.key(metrics)
+                    result = passes.cache.get(key)
+                    if result is None:
+                        if holds(metrics):
+                            result = judge(image, policy, rule, passes)
+                            if passes.shared_failures and result.outcome is not Outcome.ERROR:
+                                passes.cache[key] = result
+                        else:
+                            result = passes.result(metrics)
+                    results.append(result)
+                continue
+            if complete and unscoped:  # non-integer values: only passes with integers shared
                 for rule, holds, passes in rules:
                     if holds(metrics):
-                        judged.append(judge(image, policy, rule, passes))
-                        results.append(judged[-1])
-                        continue
-                    key = passes.key(metrics)
-                    cached = passes.cache.get(key) if type(key) is int else None
-                    results.append(cached or passes.result(metrics))
+                        results.append(judge(image, policy, rule, passes))
+                    else:
+                        results.append(passes.result(metrics))
                 continue
             for rule, _, passes in rules:
                 if rule.scope is None or rule.scope.contains(image):
-                    judged.append(judge(image, policy, rule, passes))
-                    results.append(judged[-1])
+                    results.append(judge(image, policy, rule, passes))
         if not results:
-            unchecked += 1
-        blocking = bool(judged) and any(r.outcome.blocking for r in judged)
+            unchecked.append(image.name)
+        blocking = any(map(blocks, map(outcome_of, results)))
         reports.append(ImageReport(image, tuple(results), blocking))
 
     absent: dict[str, ImageRef] = {}
@@ -311,9 +349,12 @@ def evaluate(
             + (" (--require-images makes this a failure)" if require_images else "")
         )
     if unchecked:
-        nothing = unchecked == len(reports) and require_images
+        nothing = len(unchecked) == len(reports) and require_images
+        shown = ", ".join(unchecked[:5]) + (
+            f" and {len(unchecked) - 5} more" * (len(unchecked) > 5)
+        )
         notes.append(
-            f"{unchecked} selected image(s) are outside the scope of every policy"
+            f"{len(unchecked)} selected image(s) are outside the scope of every policy ({shown})"
             + (": nothing was evaluated (--require-images makes this a failure)" if nothing else "")
         )
 

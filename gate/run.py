@@ -150,11 +150,13 @@ def fetch_live(live: LiveOptions) -> Snapshot:
     from gate.source.snapshot import Snapshot
 
     response = api.fetch_ranking(
-        region=live.region or "cn-hangzhou",
+        region=live.region,
+        region_origin=live.region_origin,
         endpoint=live.endpoint,
         types=api.validate_types(live.types),
         retries=live.retries,
         timeout=live.timeout,
+        max_body_bytes=live.max_response_bytes,
         log=live.log,
     )
     info = SourceInfo(
@@ -163,6 +165,8 @@ def fetch_live(live: LiveOptions) -> Snapshot:
         endpoint=response.endpoint,
         request_id=response.request_id,
         fetched_at=response.fetched_at,
+        region_origin=response.region_origin,
+        warnings=response.warnings,
     )
     return Snapshot(body=response.body, info=info)
 
@@ -189,7 +193,11 @@ def get_ranking(request: CheckRequest, wanted: set[str]) -> Snapshot:
         from gate.source.snapshot import check_max_age, read_snapshot
 
         # Read each image's counters while parsing: a large file is then held only once.
-        data_ = read_snapshot(request.snapshot, object_hook=DetailReader(wanted).hook)
+        data_ = read_snapshot(
+            request.snapshot,
+            object_hook=DetailReader(wanted).hook,
+            max_bytes=request.max_snapshot_bytes,
+        )
         if request.max_age is not None:
             check_max_age(data_, request.max_age, dt.datetime.now(dt.timezone.utc))
         return data_
@@ -201,6 +209,8 @@ def unmatched_patterns(images: Sequence[Image], patterns: Sequence[str]) -> tupl
     import fnmatch
     import re
 
+    if not patterns:
+        return ()
     namespaces = {image.namespace for image in images if image.ranked}
     missing = []
     for pattern in patterns:
@@ -230,7 +240,11 @@ def evaluate_ranking(
         refs=refs,
     )
     unmatched = unmatched_patterns(ranking.images, request.namespaces)
-    warnings = list(ranking.warnings)
+    warnings = [*source.warnings, *ranking.warnings]
+    if refs:
+        from gate.imageref import masked_digest_notes
+
+        warnings += masked_digest_notes(selected, refs)
     for pattern in unmatched:
         warnings.append(f"--namespace {pattern!r} matched no ranked image")
     report = evaluate(

@@ -3,15 +3,23 @@
 Shape::
 
     {"version": 1, "verdict": "pass"|"fail", "exit_code": n, "now": "YYYY-MM-DD",
-     "source": {"kind", "path", "region", "endpoint", "request_id", "fetched_at"},
+     "source": {"kind", "path", "region", "region_origin", "endpoint", "request_id",
+                "fetched_at"},
      "policies": [{"name", "file", "bundled"}], "selection": [...], "image_refs": [...],
-     "summary": {"images", "checks", "pass", "fail", "warn", "waived", "overridden", "error"},
+     "unmatched": [...],
+     "summary": {"images", "checks", "pass", "fail", "warn", "waived", "overridden", "error",
+                 "not_checked"},
      "images": [{"namespace", "repository", "tag", "digest", "uuid", "image_id", "ranked_in",
                  "verdict", "results": [{"policy", "rule", "enforcement", "outcome",
                  "condition", "values", "message", "waiver"}]}],
      "waivers": [{"policy", "rule", "images", "expires", "status", "reason", "owner",
                   "uses", "days_left"}],
      "warnings": [...], "override": null | {"reason"}}
+
+An image's ``verdict`` is ``pass``, ``fail``, or ``not-checked`` when no rule applied to it
+(outside every policy's scope; its ``results`` are empty): never to be counted as cleared.
+``summary.not_checked`` counts those images. ``unmatched`` lists the ``--namespace``
+patterns that matched no ranked image; ``warnings`` says so too, with every other warning.
 
 When nothing could be evaluated (exit 2 or 3) the file still replaces any previous one, as
 ``{"version": 1, "verdict": "error", "exit_code": n, "error": {"kind", "message"}}``.
@@ -35,7 +43,7 @@ from json.encoder import encode_basestring_ascii as _string
 from typing import Any
 
 from gate.errors import GateError
-from gate.model import ImageReport, Outcome, Report, Result, Waiver
+from gate.model import ImageReport, Report, Result, Waiver
 from gate.report import Format
 
 SCHEMA_VERSION = 1
@@ -94,6 +102,7 @@ def _document(report: Report, images: Any) -> dict[str, Any]:
             "kind": source.kind,
             "path": source.path,
             "region": source.region,
+            "region_origin": source.region_origin,
             "endpoint": source.endpoint,
             "request_id": source.request_id,
             "fetched_at": source.fetched_at,
@@ -103,7 +112,8 @@ def _document(report: Report, images: Any) -> dict[str, Any]:
         ],
         "selection": list(report.selection),
         "image_refs": list(report.refs),
-        "summary": report.summary(),
+        "unmatched": list(report.unmatched),
+        "summary": {**report.summary(), "not_checked": len(report.not_checked)},
         "images": images,
         "waivers": [
             {
@@ -119,7 +129,7 @@ def _document(report: Report, images: Any) -> dict[str, Any]:
             }
             for w in report.waivers
         ],
-        "warnings": list(report.warnings),
+        "warnings": list(report.notes),
         "override": {"reason": report.override} if report.override else None,
     }
 
@@ -139,7 +149,7 @@ def error_document(error: GateError) -> str:
 # top level, where it is looked for.
 _IMAGES = "\x00images\x00"
 _BATCH = 500  # images per chunk written
-_CACHE = 10_000  # rendered passing results kept for reuse
+_CACHE = 50_000  # rendered results kept for reuse (most are shared)
 
 
 def _result_text(result: Result) -> str:
@@ -147,14 +157,25 @@ def _result_text(result: Result) -> str:
     return "        " + json.dumps(_result(result))
 
 
+_RANKED_IN: dict[tuple[str, ...], str] = {}
+
+
+_NL = "\n"
+
+
 def _image_text(entry: ImageReport, results: str) -> str:
-    """One image at the depth of ``images[i]`` (4 spaces), with its rendered ``results``."""
+    """One image at the depth of ``images[i]`` (4 spaces), with its rendered ``results``
+    (joined, without brackets: one copy fewer of the largest part)."""
     image = entry.image
-    ranked_in = (
-        "[\n" + ",\n".join(f"        {_string(name)}" for name in image.ranked_in) + "\n      ]"
-        if image.ranked_in
-        else "[]"
-    )
+    ranked_in = _RANKED_IN.get(image.ranked_in)
+    if ranked_in is None:
+        ranked_in = (
+            "[\n" + ",\n".join(f"        {_string(name)}" for name in image.ranked_in) + "\n      ]"
+            if image.ranked_in
+            else "[]"
+        )
+        if len(_RANKED_IN) < 64:  # a handful of list combinations in any real ranking
+            _RANKED_IN[image.ranked_in] = ranked_in
     return (
         "    {\n"
         f'      "namespace": {_string(image.namespace)},\n'
@@ -165,7 +186,8 @@ def _image_text(entry: ImageReport, results: str) -> str:
         f'      "image_id": {_string(image.image_id)},\n'
         f'      "ranked_in": {ranked_in},\n'
         f'      "verdict": {_string(entry.verdict)},\n'
-        f'      "results": {results}\n'
+        f'      "results": {"[" + _NL if results else "[]"}{results}'
+        f"{_NL + '      ]' if results else ''}\n"
         "    }"
     )
 
@@ -183,19 +205,20 @@ class JsonFormat(Format):
             yield f'{head}\n  "images": []{tail}\n'
             return
         yield f'{head}\n  "images": [\n'
-        cache: dict[int, str] = {}  # id of a (shared) passing result -> its text
+        # id of a result -> its text. The engine shares results between images (passes, and
+        # failures of rules no waiver names), and the report holds them: ids stay valid.
+        cache: dict[int, str] = {}
+        cached = cache.get
         batch: list[str] = []
         for number, entry in enumerate(report.images):
-            texts = []
-            for result in entry.results:
-                text = cache.get(id(result))
-                if text is None:
-                    text = _result_text(result)
-                    if result.outcome is Outcome.PASS and len(cache) < _CACHE:  # likely shared
-                        cache[id(result)] = text
-                texts.append(text)
-            results = "[\n" + ",\n".join(texts) + "\n      ]" if texts else "[]"
-            batch.append(_image_text(entry, results))
+            texts = list(map(cached, map(id, entry.results)))  # in C: usually all found
+            if None in texts:
+                for index, result in enumerate(entry.results):
+                    if texts[index] is None:
+                        texts[index] = text = _result_text(result)
+                        if len(cache) < _CACHE:
+                            cache[id(result)] = text
+            batch.append(_image_text(entry, ",\n".join(texts)))  # type: ignore[arg-type]
             if len(batch) == _BATCH and number + 1 < len(report.images):
                 yield ",\n".join(batch) + ",\n"
                 batch = []

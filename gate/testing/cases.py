@@ -18,6 +18,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -229,19 +230,30 @@ def load_file(file: str) -> list[Entry]:
         problem = Problem(file, 1, 1, "file is empty; a test file needs version and cases")
         return [InvalidCase(file, None, Where(file, 1, 1), (problem,))]
     try:
-        doc, positions = loader._parse_yaml(file, data)
+        doc, positions, noted = parse_yaml(file, data)
     except PolicyError as exc:
         return [InvalidCase(file, None, Where(file), tuple(exc.problems))]
-    return _Reader(file, doc, positions).entries()
+    return _Reader(file, doc, positions, noted).entries()
+
+
+def parse_yaml(file: str, data: bytes) -> tuple[Any, Any, list[Problem]]:
+    """The document, its positions (``.of(path, key=...)``) and the problems the policy
+    loader's YAML reader noted while converting it (duplicate keys, tags not allowed)."""
+    doc, converted = loader._parse_yaml(file, data)
+    return doc, converted.positions, list(converted.problems)
+
+
+_CASE_PATH = re.compile(r"^\$\.cases\[(\d+)\]")
 
 
 class _Reader:
     """Turns one parsed test file into cases, collecting problems case by case."""
 
-    def __init__(self, file: str, doc: Any, positions: Any) -> None:
+    def __init__(self, file: str, doc: Any, positions: Any, noted: list[Problem]) -> None:
         self.file = file
         self.doc = doc
         self.positions = positions
+        self.noted = noted
         self.base = os.path.dirname(file)
 
     def where(self, path: PathKey, *, key: bool = False) -> Where:
@@ -261,6 +273,12 @@ class _Reader:
         for found, problem in schema_problems(self.file, doc, self.positions):
             if len(found) >= 2 and found[0] == "cases" and isinstance(found[1], int):
                 by_case.setdefault(found[1], []).append(problem)
+            else:
+                general.append(problem)
+        for problem in self.noted:
+            in_case = _CASE_PATH.match(problem.json_path)
+            if in_case:
+                by_case.setdefault(int(in_case.group(1)), []).append(problem)
             else:
                 general.append(problem)
         if isinstance(doc, dict) and "rules" in doc and "cases" not in doc:

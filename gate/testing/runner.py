@@ -128,7 +128,7 @@ class Coverage:
                         self.waivers[wkey] = True
 
     def gaps(self) -> list[Gap]:
-        from gate.policy.loader import _parse_yaml
+        from gate.testing.cases import parse_yaml
 
         positions: dict[str, object] = {}
 
@@ -136,7 +136,7 @@ class Coverage:
             if file not in positions:
                 try:
                     with open(file, "rb") as handle:
-                        positions[file] = _parse_yaml(file, handle.read())[1]
+                        positions[file] = parse_yaml(file, handle.read())[1]
                 except (OSError, GateError):
                     positions[file] = None
             found = positions[file]
