@@ -927,7 +927,8 @@ def run_policy_tests(
         from gate.testing.output import github_annotations
 
         text += github_annotations(run, require_coverage=require_coverage)
-    click.echo(_printable(text), nl=False, err=junit_path == "-")
+    # The text is already safe for a terminal and a CI log (gate.testing.output).
+    click.echo(text, nl=False, err=junit_path == "-")
     sys.exit(run.exit_code(require_coverage=require_coverage))
 
 

@@ -658,3 +658,24 @@ def test_an_inline_image_normalises_to_its_counters_and_zeros(
     assert set(normalised.ranked_in) == set(lists)
     assert dict(normalised.metrics) == {name: counters.get(name, 0) for name in CATALOGUE}
     assert not normalised.metric_problems and normalised.data_error is None
+
+
+def test_names_from_files_cannot_start_a_line_in_the_log(tmp_path: Path) -> None:
+    write(tmp_path, "policy.yaml", POLICY)
+    write(
+        tmp_path,
+        "cases.yaml",
+        """\
+        version: 1
+        policies: [policy.yaml]
+        cases:
+          - name: "sneaky\\n::error::injected\\x1b[2J"
+            images: [{image: shop/api:v1}]
+            expect: {verdict: fail}
+        """,
+    )
+    done = run_gate("test", "cases.yaml", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "FAIL  cases.yaml:4: sneaky\\n::error::injected\\x1b[2J\n" in done.stdout
+    assert not any(line.lstrip().startswith("::") for line in done.stdout.splitlines())
+    assert "\x1b" not in done.stdout

@@ -6,7 +6,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections import Counter
 
-from gate.report.text import one_line, terminal_safe, xml_safe
+from gate.report.text import escape, one_line, terminal_safe, xml_safe
 from gate.testing.cases import Where
 from gate.testing.runner import CaseResult, Mismatch, Status, TestRun
 
@@ -15,10 +15,10 @@ INDENT = "      "
 
 def _mismatch_lines(mismatch: Mismatch) -> list[str]:
     return [
-        f"{INDENT}{mismatch.where}: {mismatch.what}",
-        f"{INDENT}  - expected: {mismatch.expected}",
-        f"{INDENT}  + actual:   {mismatch.actual}",
-        f"{INDENT}    saw: {mismatch.detail}",
+        f"{INDENT}{mismatch.where}: {escape(mismatch.what)}",
+        f"{INDENT}  - expected: {escape(mismatch.expected)}",
+        f"{INDENT}  + actual:   {escape(mismatch.actual)}",
+        f"{INDENT}    saw: {escape(mismatch.detail)}",
     ]
 
 
@@ -57,7 +57,7 @@ def coverage_lines(run: TestRun, *, require_coverage: bool) -> list[str]:
         ]
     note = " (--require-coverage: the run fails)" if require_coverage else ""
     lines = [f"coverage: {len(gaps)} gap(s) in {counted}{note}"]
-    lines += [f"  {gap.where}: {gap.label}: {gap.message}" for gap in gaps]
+    lines += [f"  {gap.where}: {escape(gap.label)}: {gap.message}" for gap in gaps]
     return lines
 
 
@@ -66,7 +66,8 @@ def render_text(run: TestRun, *, require_coverage: bool = False) -> str:
     shown: set[tuple[str, ...]] = set()
     for result in run.results:
         lines.append(
-            f"{result.status.value:<6}{result.where.file}:{result.where.line or 1}: {result.name}"
+            f"{result.status.value:<6}{result.where.file}:{result.where.line or 1}: "
+            f"{escape(result.name)}"
         )
         lines += case_details(result, shown)
     lines.append("")
@@ -77,7 +78,21 @@ def render_text(run: TestRun, *, require_coverage: bool = False) -> str:
         f"{len(run.results)} case(s): {ok} ok, {failed} failed, {invalid} invalid"
         f" (exit {run.exit_code(require_coverage=require_coverage)})"
     )
-    return "\n".join(terminal_safe(line) for line in lines) + "\n"
+    return "\n".join(_log_safe(lines)) + "\n"
+
+
+def _log_safe(lines: list[str]) -> list[str]:
+    """No escape or control characters, and no line that data could have started (a problem
+    message quoting a file can hold a line break): such a line, which a CI log could read as
+    a workflow command, folds into the line above."""
+    out: list[str] = []
+    for line in lines:
+        for index, part in enumerate(terminal_safe(line).split("\n")):
+            if index and out and part.lstrip().startswith(("::", "##[")):
+                out[-1] += " " + part.strip()
+            else:
+                out.append(part)
+    return out
 
 
 def _names(run: TestRun) -> list[str]:
