@@ -239,7 +239,7 @@ def load_file(file: str) -> list[Entry]:
 def parse_yaml(file: str, data: bytes) -> tuple[Any, Any, list[Problem]]:
     """The document, its positions (``.of(path, key=...)``) and the problems the policy
     loader's YAML reader noted while converting it (duplicate keys, tags not allowed)."""
-    doc, converted = loader._parse_yaml(file, data)
+    doc, converted = loader.parse_yaml(file, data)
     return doc, converted.positions, list(converted.problems)
 
 
@@ -564,16 +564,16 @@ def schema_problems(file: str, doc: Any, positions: Any) -> list[tuple[PathKey, 
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             got = repr(error.instance) if isinstance(error.instance, str) else None
             message = (
-                f"{got or loader._describe(error.instance)} is not valid here{hint}; "
+                f"{got or loader.describe(error.instance)} is not valid here{hint}; "
                 f"choose one of: {', '.join(choices)}"
             )
         elif validator == "required":
             missing = [k for k in error.validator_value if k not in error.instance]
             message = f"missing required key{'s' if len(missing) > 1 else ''}: {', '.join(missing)}"
         elif validator == "const" and path == ("version",):
-            message = f"version must be the number 1, got {loader._describe(error.instance)}"
+            message = f"version must be the number 1, got {loader.describe(error.instance)}"
         elif validator == "type":
-            got = loader._describe(error.instance)
+            got = loader.describe(error.instance)
             message = f"expected {_type_name(error.validator_value)}, got {got}"
         elif validator == "minItems" and error.validator_value == 1:
             message = "needs at least one entry, got an empty list"
