@@ -345,6 +345,7 @@ class _Builder:
                     condition=condition,
                     enforcement=Enforcement(raw.get("enforcement", default.value)),
                     scope=self.scope(raw["scope"], (*path, "scope")) if "scope" in raw else None,
+                    line=self.positions.of(path)[0],
                 )
             )
         waivers: list[Waiver] = []

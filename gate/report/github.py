@@ -171,6 +171,8 @@ class MarkdownFormat(Format):
         ]
         if report.override:
             lines += [f"**Override in effect** for soft-mandatory rules: {md(report.override)}", ""]
+        if report.comparison is not None:
+            lines += [f"Compared with {md(report.comparison.describe())}.", ""]
 
         sections = [
             ("Blocking results", (Outcome.FAIL, Outcome.ERROR), "blocking result(s)"),

@@ -11,7 +11,8 @@ Shape::
                  "condition", "values", "message", "waiver"}]}],
      "waivers": [{"policy", "rule", "images", "expires", "status", "reason", "owner",
                   "uses", "days_left"}],
-     "warnings": [...], "override": null | {"reason"}}
+     "warnings": [...], "override": null | {"reason"},
+     "comparison": null | {"kind": "file"|"tag", "source", "taken_at", "without_baseline"}}
 
 When nothing could be evaluated (exit 2 or 3) the file still replaces any previous one, as
 ``{"version": 1, "verdict": "error", "exit_code": n, "error": {"kind", "message"}}``.
@@ -121,6 +122,20 @@ def _document(report: Report, images: Any) -> dict[str, Any]:
         ],
         "warnings": list(report.warnings),
         "override": {"reason": report.override} if report.override else None,
+        "comparison": _comparison(report),
+    }
+
+
+def _comparison(report: Report) -> dict[str, Any] | None:
+    """What the images were compared with (``--baseline``/``--compare-to``), or null."""
+    found = report.comparison
+    if found is None:
+        return None
+    return {
+        "kind": found.kind,
+        "source": found.source,
+        "taken_at": found.taken_at,
+        "without_baseline": list(found.missing),
     }
 
 
