@@ -345,6 +345,7 @@ def ratchet(old: Baseline, new: Baseline, *, accept: str | None, at: str) -> Rat
         counters = dict(before.counters) if before else {}
         accepted = list(before.accepted) if before else []
         changed = False
+        refused_here = 0
         for metric, value in sorted(now.counters.items()):
             recorded = counters.get(metric)
             current = 0 if recorded is None else recorded
@@ -363,7 +364,7 @@ def ratchet(old: Baseline, new: Baseline, *, accept: str | None, at: str) -> Rat
                         f"(accepted: {accept})"
                     )
                 else:
-                    refused += 1
+                    refused_here += 1
                     lines.append(
                         f"kept     {key} {metric} at {shown} (now {_number_text(value)}); "
                         "--accept-increase REASON raises it"
@@ -371,8 +372,9 @@ def ratchet(old: Baseline, new: Baseline, *, accept: str | None, at: str) -> Rat
             elif recorded is None:  # a zero not recorded yet: recording it raises nothing
                 counters[metric] = value
                 changed = True
-        if before is None and not counters:
-            continue
+        refused += refused_here
+        if before is None and (refused_here or not counters):
+            continue  # a new repository is added whole, or (until accepted) not at all
         if before is not None and not changed:
             entries[key] = before
             continue
