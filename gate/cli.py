@@ -993,9 +993,15 @@ def validate(paths: tuple[str, ...]) -> None:
 
     loaded = load_policies(paths)
     for policy in loaded:
+        reads = any("." in m for r in policy.rules for m in r.condition.metrics)
         click.echo(
             f"ok  {policy.file}: policy '{policy.name}', {len(policy.rules)} rule(s), "
             f"{len(policy.waivers)} waiver(s)"
+            + (
+                "; reads a baseline: check with --baseline FILE or --compare-to TAG"
+                if reads
+                else ""
+            )
         )
 
 

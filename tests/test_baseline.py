@@ -97,7 +97,7 @@ def test_record_then_gate_a_later_ranking(work: Path) -> None:
     checked = gate(
         "check", "--snapshot", "after.json", "--all-namespaces", "--policy", "delta.yaml",
         "--baseline", "gate-baseline.json", "--json", "report.json", "--now", "2026-12-01",
-        cwd=work,
+        "--summary", "summary.md", "--junit", "junit.xml", cwd=work,
     )  # fmt: skip
     assert checked.returncode == 1, checked.stderr
     out = checked.stdout
@@ -127,6 +127,9 @@ def test_record_then_gate_a_later_ranking(work: Path) -> None:
     assert "3 image(s), 6 check(s): 3 pass, 2 fail, 0 error, 1 warn" in out
     assert "FAIL: the gate blocks: 2 blocking result(s) in 2 image(s) (exit 1)" in out
 
+    summary = (work / "summary.md").read_text()
+    assert f"Compared with baseline gate-baseline.json (taken {taken})." in summary
+    assert "imageVulAsap = 5 (+2 vs baseline 3)" in (work / "junit.xml").read_text()
     report = json.loads((work / "report.json").read_text())
     assert report["comparison"] == {
         "kind": "file",
@@ -248,7 +251,9 @@ def test_baseline_and_compare_to_together_is_a_usage_error(work: Path) -> None:
 
 
 def test_validate_metrics_and_schema_know_the_names(work: Path) -> None:
-    assert gate("validate", "delta.yaml", cwd=work).returncode == 0
+    validated = gate("validate", "delta.yaml", cwd=work)
+    assert validated.returncode == 0
+    assert "reads a baseline: check with --baseline FILE or --compare-to TAG" in validated.stdout
     (work / "typo.yaml").write_text(DELTA_POLICY.replace("delta.imageVulAsap", "delta.imageVulAsp"))
     typo = gate("validate", "typo.yaml", cwd=work)
     assert typo.returncode == 2
