@@ -289,9 +289,13 @@ def record(
 ) -> tuple[Baseline, list[str]]:
     """A baseline of the ranked ``images``: per repository, the highest value of each counter.
 
-    Returns the baseline and notes about counters that could not be read (not recorded).
+    A counter that cannot be read on one image of a repository is not recorded for that
+    repository (the highest value may be the unreadable one): the file then has no value for
+    it, which compares with zero, and a ratchet never lowers it from a guess.
+    Returns the baseline and notes about the counters not recorded.
     """
     counters: dict[str, dict[str, Number]] = {}
+    unreadable: dict[str, set[str]] = {}
     seen: dict[str, list[tuple[str, str]]] = {}
     notes: list[str] = []
     for image in images:
@@ -304,13 +308,16 @@ def record(
             value = image.metrics.get(metric)
             if value is None:
                 reason = image.metric_problems.get(metric) or image.data_error or "not available"
-                notes.append(f"{image.name}: {metric} not recorded: {reason}")
+                notes.append(f"{image.name}: {metric} not recorded for {key}: {reason}")
+                unreadable.setdefault(key, set()).add(metric)
                 continue
             if metric not in values or value > values[metric]:
                 values[metric] = value
     entries = {
         key: Entry(
-            counters=counters[key], images=tuple(sorted(set(seen[key]))), ranked_at=ranked_at
+            counters={m: v for m, v in counters[key].items() if m not in unreadable.get(key, ())},
+            images=tuple(sorted(set(seen[key]))),
+            ranked_at=ranked_at,
         )
         for key in sorted(counters)
     }
@@ -335,6 +342,7 @@ def ratchet(old: Baseline, new: Baseline, *, accept: str | None, at: str) -> Rat
     entries: dict[str, Entry] = {}
     lines: list[str] = []
     refused = 0
+    touched = False
     for key in sorted(set(old.entries) | set(new.entries)):
         before = old.entries.get(key)
         now = new.entries.get(key)
@@ -378,6 +386,7 @@ def ratchet(old: Baseline, new: Baseline, *, accept: str | None, at: str) -> Rat
         if before is not None and not changed:
             entries[key] = before
             continue
+        touched = True
         entries[key] = Entry(
             counters=counters,
             images=now.images,
@@ -388,7 +397,10 @@ def ratchet(old: Baseline, new: Baseline, *, accept: str | None, at: str) -> Rat
     for key in stale:
         lines.append(f"stale    {key}: not in this ranking's selection; entry kept")
     return Ratchet(
-        baseline=Baseline(taken_at=old.taken_at, entries=entries, updated_at=at),
+        # Nothing changed: the file stays byte for byte the same (no spurious diff).
+        baseline=Baseline(
+            taken_at=old.taken_at, entries=entries, updated_at=at if touched else old.updated_at
+        ),
         lines=tuple(lines),
         stale=stale,
         refused=refused,

@@ -543,3 +543,28 @@ def test_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert accepted.returncode == 0, accepted.stderr
     assert "raised   prod/api imageVulAsap: 3 -> 4 (accepted: SEC-231" in accepted.stderr
     assert sh(check).returncode == 0
+
+
+def test_an_unreadable_counter_is_never_recorded_nor_lowered() -> None:
+    metrics = ["imageVulAsap"]
+    old = bl.Baseline(taken_at="T0", entries={"ns/api": bl.Entry(counters={"imageVulAsap": 5})})
+    images = [
+        make_image("ns", "api", "v1", metrics={"imageVulAsap": 0}),
+        make_image("ns", "api", "v2", metrics={}, metric_problems={"imageVulAsap": "bad"}),
+    ]
+    recorded, notes = bl.record(images, metrics, taken_at="T1", ranked_at=None)
+    assert recorded.entries["ns/api"].counters == {}
+    assert notes == ["ns/api:v2: imageVulAsap not recorded for ns/api: bad"]
+    merged = bl.ratchet(old, recorded, accept=None, at="T1")
+    assert merged.baseline == old  # nothing lowered from a guess, and no new time either
+    assert merged.lines == ()
+
+
+def test_a_no_op_update_leaves_the_file_unchanged(work: Path) -> None:
+    snapshot(work / "r.json", ("prod", "api", "v1", counters(3)))
+    args = ("--snapshot", "r.json", "--all-namespaces", "--policy", "delta.yaml")
+    assert gate("baseline", "-o", "b.json", *args, cwd=work).returncode == 0
+    before = (work / "b.json").read_bytes()
+    done = gate("baseline", "--update", "b.json", *args, cwd=work)
+    assert done.returncode == 0
+    assert (work / "b.json").read_bytes() == before
