@@ -311,17 +311,17 @@ def comparison_baseline(request: CheckRequest, policies: Sequence[Policy]) -> Ba
     A rule that reads ``baseline.``/``delta.`` metrics with nothing to compare with is a
     usage error, never a silent pass.
     """
-    from gate.baseline import require_comparison
-
     if request.baseline is not None and request.compare_to is not None:
         raise UsageError("--baseline and --compare-to are different baselines; choose one")
     if request.baseline is not None and not request.baseline.strip():
         raise UsageError("--baseline is empty", hint="give the file 'gate baseline -o' wrote")
     if request.compare_to is not None and not request.compare_to.strip():
         raise UsageError("--compare-to is empty", hint="give a tag or a tag glob such as 'prod-*'")
-    require_comparison(
-        policies, given=request.baseline is not None or request.compare_to is not None
-    )
+    given = request.baseline is not None or request.compare_to is not None
+    if given or any("." in m for p in policies for r in p.rules for m in r.condition.metrics):
+        from gate.baseline import require_comparison  # only runs that compare need it
+
+        require_comparison(policies, given=given)
     return read_baseline(request.baseline) if request.baseline is not None else None
 
 
