@@ -1,6 +1,6 @@
 """`python -m gate`: the same entry point as the `gate` console script."""
 
-from gate.cli import main
+from gate.signals import main
 
 if __name__ == "__main__":
     main()

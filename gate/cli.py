@@ -344,9 +344,19 @@ def _live(ctx: click.Context, params: dict[str, Any]) -> LiveOptions:
 
 
 def _printable(text: str) -> str:
+    """A message for the terminal and CI logs: no escape or control characters, and no line
+    that data could have started (the gate's own continuation lines are indented; a line
+    from data could be read as a GitHub workflow command): those fold into the line above."""
     from gate.report.text import terminal_safe
 
-    return "\n".join(terminal_safe(line) for line in text.split("\n"))
+    lines: list[str] = []
+    for line in terminal_safe(text).split("\n"):
+        command = line.lstrip().startswith(("::", "##["))
+        if lines and (command or not line.startswith("  ")):
+            lines[-1] += " " + line.strip()
+        else:
+            lines.append(line)
+    return "\n".join(lines)
 
 
 def _inapplicable(
@@ -724,12 +734,21 @@ def _print_console(
         from gate.report.gitlab import GitlabConsoleFormat
 
         text = GitlabConsoleFormat(
-            timestamp=int(time.time()), color=colour, quiet=quiet, banner=banner
+            timestamp=int(time.time()),
+            color=colour,
+            quiet=quiet,
+            banner=banner,
+            encoding=getattr(stream, "encoding", None),
         ).render(report)
     else:
-        text = ConsoleFormat(color=colour, quiet=quiet, banner=banner).render(report)
+        encoding = getattr(stream, "encoding", None)
+        text = ConsoleFormat(color=colour, quiet=quiet, banner=banner, encoding=encoding).render(
+            report
+        )
     try:
-        click.echo(text + annotations, nl=False, err=to_stderr, color=colour)
+        # Under GitLab the section markers are escape sequences that must reach the log even
+        # with NO_COLOR; the formatter has already left colours out when it should.
+        click.echo(text + annotations, nl=False, err=to_stderr, color=colour or gitlab)
         if stream is not None:
             stream.flush()
     except OSError:
@@ -784,6 +803,7 @@ def _publish_error(error: GateError, files: ReportFiles) -> None:
                     error.render(),
                     error.exit_code,
                     junit=files.path("junit") if "--junit" in files.written else None,
+                    json=files.path("json") if "--json" in files.written else None,
                 ),
                 nl=False,
             )
@@ -818,6 +838,8 @@ def fetch(ctx: click.Context, /, output: str, **params: Any) -> None:
     from gate.run import fetch_live
 
     data = fetch_live(_live(ctx, params))
+    for warning in data.info.warnings:
+        click.echo(_printable(f"warning: {warning}"), err=True)
     envelope = {
         "gate_snapshot": 1,
         "fetched_at": data.info.fetched_at,
@@ -831,7 +853,10 @@ def fetch(ctx: click.Context, /, output: str, **params: Any) -> None:
     counts = ", ".join(f"{len(v) if isinstance(v, list) else 0} in {k}" for k, v in info.items())
     where = "stdout" if output == "-" else output
     click.echo(
-        _printable(f"saved ranking ({counts}) to {where}, request id {data.info.request_id}"),
+        _printable(
+            f"saved ranking ({counts}) to {where}, request id {data.info.request_id}, "
+            f"region {data.info.region} (from {data.info.region_origin})"
+        ),
         err=True,
     )
 
@@ -989,20 +1014,28 @@ def _same_file(a: str, b: str) -> bool:
 @handle_errors
 def validate(paths: tuple[str, ...]) -> None:
     """Check policy files and directories; print every problem with file:line:column."""
-    from gate.policy.loader import load_policies
+    from gate.errors import PolicyError
+    from gate.policy.loader import load_policy_files
 
-    loaded = load_policies(paths)
-    for policy in loaded:
-        reads = any("." in m for r in policy.rules for m in r.condition.metrics)
-        click.echo(
-            f"ok  {policy.file}: policy '{policy.name}', {len(policy.rules)} rule(s), "
-            f"{len(policy.waivers)} waiver(s)"
-            + (
-                "; reads a baseline: check with --baseline FILE or --compare-to TAG"
-                if reads
-                else ""
+    # The same expansion and checks as 'check --policy'; every file is reported: 'ok' lines
+    # for the valid ones, then every problem of the others (exit 2).
+    results = load_policy_files(paths, option="gate validate")
+    for result in results:
+        if result.policy is not None:
+            policy = result.policy
+            reads = any("." in m for r in policy.rules for m in r.condition.metrics)
+            click.echo(
+                f"ok  {policy.file}: policy '{policy.name}', {len(policy.rules)} rule(s), "
+                f"{len(policy.waivers)} waiver(s)"
+                + (
+                    "; reads a baseline: check with --baseline FILE or --compare-to TAG"
+                    if reads
+                    else ""
+                )
             )
-        )
+    problems = [problem for result in results for problem in result.problems]
+    if problems:
+        raise PolicyError(problems)
 
 
 @cli.command()

@@ -36,6 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from types import FrameType
 from typing import Any, cast
+from urllib.parse import unquote_plus
 
 import click
 
@@ -45,7 +46,6 @@ from gate.source.signer import (
     DATE_FORMAT,
     lower_headers,
     parse_authorization,
-    parse_query,
     sign,
 )
 from gate.source.snapshot import parse_snapshot
@@ -143,6 +143,20 @@ def load_response(path: str | None) -> dict[str, Any]:
         return parse_snapshot(data, "demo-response.json (bundled)").body
     with open(path, "rb") as handle:
         return parse_snapshot(handle.read(), path).body
+
+
+def parse_form_query(raw: str) -> list[tuple[str, str]]:
+    """Decode a request's query the way the service does: ``+`` is a space (the official
+    SDK writes spaces that way in the URL) and ``%2B`` a plus. The signature is then
+    checked over the canonical form of the decoded pairs, where a space is ``%20``, which is
+    what every client signs whichever way it wrote the URL."""
+    pairs = []
+    for part in raw.split("&"):
+        if not part:
+            continue
+        key, _, value = part.partition("=")
+        pairs.append((unquote_plus(key), unquote_plus(value)))
+    return pairs
 
 
 def new_request_id() -> str:
@@ -267,7 +281,7 @@ class Emulator:
                 extra["x-acs-retry-after"] = str(faults.retry_after_ms)
             return _error(headers, ApiError(400, "Throttling.User"), extra)
         path, _, raw_query = handler.path.partition("?")
-        query = parse_query(raw_query)
+        query = parse_form_query(raw_query)
         rejection = self.verify(handler.command, path, query, headers, body)
         if rejection is not None:
             return _error(headers, rejection)

@@ -263,7 +263,7 @@ def evaluate(
     needed = frozenset(m for p in policies for r in p.rules for m in r.condition.metrics)
 
     reports: list[ImageReport] = []
-    unchecked = 0
+    unchecked: list[str] = []  # names of images no rule applied to
     for image in images:
         results: list[Result] = []
         judged: list[Result] = []  # every result that is not a shared pass
@@ -287,7 +287,7 @@ def evaluate(
                     judged.append(judge(image, policy, rule, passes))
                     results.append(judged[-1])
         if not results:
-            unchecked += 1
+            unchecked.append(image.name)
         blocking = bool(judged) and any(r.outcome.blocking for r in judged)
         reports.append(ImageReport(image, tuple(results), blocking))
 
@@ -311,9 +311,12 @@ def evaluate(
             + (" (--require-images makes this a failure)" if require_images else "")
         )
     if unchecked:
-        nothing = unchecked == len(reports) and require_images
+        nothing = len(unchecked) == len(reports) and require_images
+        shown = ", ".join(unchecked[:5]) + (
+            f" and {len(unchecked) - 5} more" * (len(unchecked) > 5)
+        )
         notes.append(
-            f"{unchecked} selected image(s) are outside the scope of every policy"
+            f"{len(unchecked)} selected image(s) are outside the scope of every policy ({shown})"
             + (": nothing was evaluated (--require-images makes this a failure)" if nothing else "")
         )
 

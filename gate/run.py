@@ -158,11 +158,13 @@ def fetch_live(live: LiveOptions) -> Snapshot:
     from gate.source.snapshot import Snapshot
 
     response = api.fetch_ranking(
-        region=live.region or "cn-hangzhou",
+        region=live.region,
+        region_origin=live.region_origin,
         endpoint=live.endpoint,
         types=api.validate_types(live.types),
         retries=live.retries,
         timeout=live.timeout,
+        max_body_bytes=live.max_response_bytes,
         log=live.log,
     )
     info = SourceInfo(
@@ -171,6 +173,8 @@ def fetch_live(live: LiveOptions) -> Snapshot:
         endpoint=response.endpoint,
         request_id=response.request_id,
         fetched_at=response.fetched_at,
+        region_origin=response.region_origin,
+        warnings=response.warnings,
     )
     return Snapshot(body=response.body, info=info)
 
@@ -245,7 +249,7 @@ def evaluate_ranking(
         from gate import baseline as compare
 
         selected, comparison = compare.compare(request, policies, selected, ranking, baseline)
-    warnings = list(ranking.warnings)
+    warnings = [*source.warnings, *ranking.warnings]
     for pattern in unmatched:
         warnings.append(f"--namespace {pattern!r} matched no ranked image")
     report = evaluate(

@@ -309,11 +309,8 @@ def test_huge_body_is_streamed_exactly(emulator: Emulator) -> None:
 
 
 @faulty(body="huge", huge_size=3_000_000)
-def test_huge_body_beyond_the_limit_is_refused(
-    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(api, "MAX_BODY_BYTES", 1_000_000)
-    assert "larger than" in failure(emulator).message
+def test_huge_body_beyond_the_limit_is_refused(emulator: Emulator) -> None:
+    assert "larger than" in failure(emulator, max_body_bytes=1_000_000).message
     assert len(emulator.received) == 1
 
 

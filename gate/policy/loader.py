@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import errno
 import json
+import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -19,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from gate.errors import PolicyError, Problem
+from gate.errors import PolicyError, Problem, UsageError
 from gate.model import Enforcement, Policy, Rule, Scope, Selector, Waiver
 from gate.policy import cache as validated
 from gate.policy.expr import ExpressionError, compile_condition
@@ -71,19 +74,37 @@ class _Positions:
 
 
 class _Converter:
-    """Turns a composed YAML node tree into plain data, recording positions."""
+    """Turns a composed YAML node tree into plain data, recording positions.
+
+    Size and nesting limits end the conversion; other problems (a duplicate key, a tag or
+    key that is not allowed) are collected in ``problems`` so the rest of the document is
+    still checked. The value at a path in ``broken`` was dropped (None stands in for it), and
+    a mapping at a path in ``incomplete`` lost keys (to a merge key), so the schema's
+    complaints about them would only repeat the problem.
+    """
 
     def __init__(self, file: str) -> None:
         self.file = file
         self.visited = 0
         self.positions = _Positions({}, {})
         self.constructor = yaml.SafeLoader("")
+        self.problems: list[Problem] = []
+        self.broken: set[PathKey] = set()
+        self.incomplete: set[PathKey] = set()
+
+    def located(self, node: yaml.Node, message: str, path: PathKey) -> Problem:
+        mark = node.start_mark
+        return Problem(self.file, mark.line + 1, mark.column + 1, message, json_path(path))
 
     def problem(self, node: yaml.Node, message: str, path: PathKey) -> PolicyError:
-        mark = node.start_mark
-        return PolicyError(
-            [Problem(self.file, mark.line + 1, mark.column + 1, message, json_path(path))]
-        )
+        return PolicyError([self.located(node, message, path)])
+
+    def note(self, node: yaml.Node, message: str, path: PathKey) -> None:
+        self.problems.append(self.located(node, message, path))
+
+    def disallowed(self, node: yaml.Node, path: PathKey) -> None:
+        self.note(node, f"tag '{node.tag}' is not allowed in a policy", path)
+        self.broken.add(path)
 
     def convert(self, node: yaml.Node, path: PathKey, depth: int = 0) -> Any:
         self.visited += 1
@@ -101,19 +122,24 @@ class _Converter:
         )
         if isinstance(node, yaml.MappingNode):
             if node.tag != _MAP:
-                raise self.problem(node, f"tag '{node.tag}' is not allowed in a policy", path)
+                self.disallowed(node, path)
+                return None
             result: dict[str, Any] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise self.problem(key_node, "merge keys ('<<') are not supported", path)
+                    self.note(key_node, "merge keys ('<<') are not supported", path)
+                    self.incomplete.add(path)
+                    continue
                 if (
                     not isinstance(key_node, yaml.ScalarNode)
                     or key_node.tag not in _STANDARD_SCALARS
                 ):
-                    raise self.problem(key_node, "mapping keys must be plain strings", path)
+                    self.note(key_node, "mapping keys must be plain strings", path)
+                    continue
                 key = str(key_node.value)
                 if key in result:
-                    raise self.problem(key_node, f"duplicate key '{key}'", (*path, key))
+                    self.note(key_node, f"duplicate key '{key}'", (*path, key))
+                    continue
                 child = (*path, key)
                 self.positions.keys[child] = (
                     key_node.start_mark.line + 1,
@@ -123,14 +149,16 @@ class _Converter:
             return result
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _SEQ:
-                raise self.problem(node, f"tag '{node.tag}' is not allowed in a policy", path)
+                self.disallowed(node, path)
+                return None
             return [
                 self.convert(item, (*path, index), depth + 1)
                 for index, item in enumerate(node.value)
             ]
         assert isinstance(node, yaml.ScalarNode)
         if node.tag not in _STANDARD_SCALARS:
-            raise self.problem(node, f"tag '{node.tag}' is not allowed in a policy", path)
+            self.disallowed(node, path)
+            return None
         if node.tag == "tag:yaml.org,2002:timestamp":
             return str(node.value)  # dates stay as written; the schema checks their shape
         return self.constructor.construct_object(node)
@@ -159,7 +187,8 @@ def _validator() -> Any:
     return jsonschema.Draft202012Validator(schema())
 
 
-def _parse_yaml(file: str, data: bytes) -> tuple[Any, _Positions]:
+def _parse_yaml(file: str, data: bytes) -> tuple[Any, _Converter]:
+    """The document as plain data, and the converter that holds its positions and problems."""
     if len(data) > MAX_FILE_BYTES:
         raise PolicyError(
             [Problem(file, None, None, f"file is larger than {MAX_FILE_BYTES // 1024} KiB")]
@@ -174,15 +203,8 @@ def _parse_yaml(file: str, data: bytes) -> tuple[Any, _Positions]:
         ) from exc
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        message = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        where: tuple[int | None, int | None] = (
-            (mark.line + 1, mark.column + 1) if mark else (None, None)
-        )
-        raise PolicyError([Problem(file, *where, f"not valid YAML: {message}")]) from exc
     except yaml.YAMLError as exc:
-        raise PolicyError([Problem(file, None, None, f"not valid YAML: {exc}")]) from exc
+        raise PolicyError([_yaml_problem(file, text, exc)]) from exc
     except RecursionError as exc:
         raise PolicyError([Problem(file, None, None, "document nests too deeply")]) from exc
     if node is None:
@@ -194,14 +216,119 @@ def _parse_yaml(file: str, data: bytes) -> tuple[Any, _Positions]:
         data_out = converter.convert(node, ())
     except RecursionError as exc:
         raise PolicyError([Problem(file, None, None, "document nests too deeply")]) from exc
-    return data_out, converter.positions
+    return data_out, converter
 
 
-def _schema_problems(file: str, data: Any, positions: _Positions) -> list[Problem]:
+def _yaml_problem(file: str, text: str, exc: yaml.YAMLError) -> Problem:
+    """A YAML syntax error in words a policy author can act on, located at file:line:column."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        return Problem(
+            file,
+            line,
+            column,
+            f"not valid YAML: character U+{exc.character:04X} is not allowed in a YAML file; "
+            "remove it",
+        )
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return Problem(file, None, None, f"not valid YAML: {exc}")
+    problem = str(exc.problem or "")
+    context = str(exc.context or "")
+    mark = exc.problem_mark or exc.context_mark
+    start = exc.context_mark
+    since = f" (opened at line {start.line + 1})" if start is not None else ""
+    advice: str | None = None
+    if problem.startswith("found character '\\t'"):
+        lines = text.splitlines()
+        before = lines[mark.line][: mark.column] if mark and mark.line < len(lines) else ""
+        if before.strip() == "":
+            advice = "tab character used for indentation; YAML indents with spaces: replace the tab"
+        else:
+            advice = "tab character where YAML expects a value; use spaces instead of tabs"
+    elif problem.startswith("found character") and "cannot start any token" in problem:
+        char = problem.split("'")[1] if problem.count("'") >= 2 else "this character"
+        advice = (
+            f"a plain YAML value cannot start with '{char}'; put the value in quotes "
+            f"(e.g. '{char}...')"
+        )
+    elif problem == "mapping values are not allowed here":
+        advice = (
+            "unexpected ':' here; if the value contains ': ', put the whole value in quotes, "
+            "otherwise indent this line like the other keys of its mapping"
+        )
+    elif problem == "could not find expected ':'":
+        mark = start or mark  # where the key without a colon starts
+        advice = (
+            "expected 'key: value' here but found no ':'; add the colon (with a space after it), "
+            "or indent a continued value further than its key"
+        )
+    elif problem.startswith("expected <block end>, but found '<scalar>'"):
+        advice = (
+            "unexpected text after the value on this line; if a quoted value goes on after its "
+            "closing quote, quote the whole value"
+        )
+    elif problem.startswith("expected <block end>"):
+        item = "'-' list item" if "<block sequence start>" in problem else "line"
+        advice = (
+            f"this {item} is indented differently from the block it belongs to{since}; "
+            "keys of one mapping, and the '-' items of one list, start at the same column"
+        )
+    elif problem.startswith(("expected ',' or ']'", "expected ',' or '}'")):
+        close = "]" if "]" in problem.split(",", 1)[1] else "}"
+        opener = "[" if close == "]" else "{"
+        opened = f"at line {start.line + 1}" if start is not None else "earlier"
+        advice = (
+            f"the '{opener}' opened {opened} is not closed before this point; separate its "
+            f"items with ',' and end it with '{close}'"
+        )
+    elif problem == "found unexpected end of stream" and "quoted scalar" in context:
+        mark = start or mark
+        advice = "this quoted value is never closed; add the closing quote"
+    elif problem.startswith("found unknown escape character"):
+        advice = (
+            f"{problem.removeprefix('found ')} in a double-quoted value; use single quotes, "
+            "or write a backslash as '\\\\'"
+        )
+    elif problem.startswith("found undefined alias"):
+        name = problem.split("'")[1] if problem.count("'") >= 2 else "?"
+        advice = (
+            f"'*{name}' refers to an anchor '&{name}' that is not defined; a value that starts "
+            "with '*' must be quoted"
+        )
+    elif problem == "but found another document":
+        advice = (
+            "the file holds more than one YAML document ('---'); put each policy in its own file"
+        )
+    if advice is None:
+        advice = " ".join(p for p in (context, problem) if p)
+    where: tuple[int | None, int | None] = (
+        (mark.line + 1, mark.column + 1) if mark else (None, None)
+    )
+    return Problem(file, *where, f"not valid YAML: {advice}")
+
+
+def _schema_problems(
+    file: str, data: Any, converted: _Converter
+) -> tuple[list[Problem], frozenset[PathKey]]:
+    """Every schema problem, and the paths whose values the meaning checks must not use.
+
+    A missing or an unknown key is a problem of its mapping, not of the mapping's other
+    values: those stay usable, so a rule without an id still gets its fail_if checked.
+    Values the converter already rejected are not reported again.
+    """
+    positions = converted.positions
     problems: list[Problem] = []
+    broken: set[PathKey] = set()
     errors = sorted(_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     for error in errors:
         path: PathKey = tuple(error.absolute_path)
+        if path in converted.broken or (
+            error.validator == "required" and path in converted.incomplete
+        ):
+            continue
+        if error.validator not in ("required", "additionalProperties"):
+            broken.add(path)
         key_position = False
         validator = error.validator
         if validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -248,7 +375,7 @@ def _schema_problems(file: str, data: Any, positions: _Positions) -> list[Proble
             message = error.message
         line, column = positions.of(path, key=key_position)
         problems.append(Problem(file, line, column, message, json_path(path)))
-    return problems
+    return problems, frozenset(broken)
 
 
 def _type_name(expected: Any) -> str:
@@ -280,31 +407,62 @@ def _describe(value: Any) -> str:
 
 
 class _Builder:
-    """Turns one schema-valid document into a :class:`Policy`, collecting problems."""
+    """Checks the meaning of one document and, when it is fully valid, builds its :class:`Policy`.
 
-    def __init__(self, file: str, positions: _Positions, lines: list[str]) -> None:
+    The meaning checks (rule ids, fail_if expressions, selectors, waiver rules and dates) also
+    run on a document with schema problems, on every value the schema did not reject, so one
+    run reports every problem that can be found. ``broken`` holds the paths of rejected values;
+    a Policy is built only when ``complete`` (the schema accepted the whole document).
+    """
+
+    def __init__(
+        self,
+        file: str,
+        positions: _Positions,
+        lines: list[str],
+        *,
+        broken: frozenset[PathKey] = frozenset(),
+        complete: bool = True,
+    ) -> None:
         self.file = file
         self.positions = positions
         self.lines = lines
+        self.broken = broken
+        self.complete = complete
         self.problems: list[Problem] = []
 
     def add(self, path: PathKey, message: str) -> None:
         line, column = self.positions.of(path)
         self.problems.append(Problem(self.file, line, column, message, json_path(path)))
 
-    def scope(self, raw: dict[str, Any] | None, path: PathKey) -> Scope:
-        if not raw:
+    def usable(self, value: Any, path: PathKey, kind: type) -> bool:
+        return isinstance(value, kind) and path not in self.broken
+
+    def get(self, mapping: Any, key: str, path: PathKey, kind: type) -> Any:
+        """``mapping[key]`` when it is there, of ``kind`` and not rejected by the schema."""
+        if not isinstance(mapping, dict) or key not in mapping:
+            return None
+        value = mapping[key]
+        return value if self.usable(value, (*path, key), kind) else None
+
+    def scope(self, raw: Any, path: PathKey) -> Scope:
+        if not self.usable(raw, path, dict) or not raw:
+            return Scope()
+        exclude = self.selectors(self.get(raw, "exclude", path, list) or [], (*path, "exclude"))
+        if not self.complete:
             return Scope()
         return Scope(
             namespaces=glob_matcher(raw["namespaces"]) if "namespaces" in raw else None,
             repositories=glob_matcher(raw["repositories"]) if "repositories" in raw else None,
             tags=glob_matcher(raw["tags"]) if "tags" in raw else None,
-            exclude=self.selectors(raw.get("exclude", []), (*path, "exclude")),
+            exclude=exclude,
         )
 
-    def selectors(self, texts: Iterable[str], path: PathKey) -> tuple[Selector, ...]:
+    def selectors(self, texts: Iterable[Any], path: PathKey) -> tuple[Selector, ...]:
         out = []
         for index, text in enumerate(texts):
+            if not self.usable(text, (*path, index), str):
+                continue
             try:
                 out.append(parse_selector(text))
             except SelectorError as exc:
@@ -322,50 +480,72 @@ class _Builder:
         detail = f"in fail_if: {exc.reason}\n      {exc.display}\n      {' ' * exc.offset}^"
         self.problems.append(Problem(self.file, line, column, detail, json_path(path)))
 
-    def build(self, doc: dict[str, Any], bundled: bool) -> Policy | None:
-        name = doc["name"]
-        default = Enforcement(doc.get("defaults", {}).get("enforcement", "hard-mandatory"))
+    def build(self, doc: Any, bundled: bool) -> Policy | None:
+        if not self.usable(doc, (), dict):
+            return None
+        name = self.get(doc, "name", (), str)
+        called = f"policy '{name}'" if name is not None else "this policy"
+        defaults = self.get(doc, "defaults", (), dict) or {}
+        default = self.get(defaults, "enforcement", ("defaults",), str) or "hard-mandatory"
         rules: list[Rule] = []
         seen: set[str] = set()
-        for index, raw in enumerate(doc["rules"]):
+        every_id_known = True  # else a waiver may name a rule whose id could not be read
+        for index, raw in enumerate(self.get(doc, "rules", (), list) or []):
             path: PathKey = ("rules", index)
-            if raw["id"] in seen:
-                self.add((*path, "id"), f"duplicate rule id '{raw['id']}' in policy '{name}'")
+            if not self.usable(raw, path, dict):
+                every_id_known = False
                 continue
-            seen.add(raw["id"])
-            try:
-                condition = compile_condition(raw["fail_if"])
-            except ExpressionError as exc:
-                self.condition_problem((*path, "fail_if"), exc)
-                continue
-            rules.append(
-                Rule(
-                    id=raw["id"],
-                    description=raw.get("description", "").strip(),
-                    condition=condition,
-                    enforcement=Enforcement(raw.get("enforcement", default.value)),
-                    scope=self.scope(raw["scope"], (*path, "scope")) if "scope" in raw else None,
-                    line=self.positions.of(path)[0],
+            rule_id = self.get(raw, "id", path, str)
+            duplicate = rule_id is not None and rule_id in seen
+            if rule_id is None:
+                every_id_known = False
+            elif duplicate:
+                self.add((*path, "id"), f"duplicate rule id '{rule_id}' in {called}")
+            else:
+                seen.add(rule_id)
+            source = self.get(raw, "fail_if", path, str)
+            condition = None
+            if source is not None:
+                try:
+                    condition = compile_condition(source)
+                except ExpressionError as exc:
+                    self.condition_problem((*path, "fail_if"), exc)
+            scope = self.scope(raw["scope"], (*path, "scope")) if "scope" in raw else None
+            if self.complete and condition is not None and not duplicate:
+                rules.append(
+                    Rule(
+                        id=raw["id"],
+                        description=raw.get("description", "").strip(),
+                        condition=condition,
+                        enforcement=Enforcement(raw.get("enforcement", default)),
+                        scope=scope,
+                        line=self.positions.of(path)[0],
+                    )
                 )
-            )
         waivers: list[Waiver] = []
-        for index, raw in enumerate(doc.get("waivers", [])):
+        for index, raw in enumerate(self.get(doc, "waivers", (), list) or []):
             path = ("waivers", index)
-            known_rule = raw["rule"] in seen
-            if not known_rule:
-                close = difflib.get_close_matches(raw["rule"], sorted(seen), n=1)
+            if not self.usable(raw, path, dict):
+                continue
+            rule = self.get(raw, "rule", path, str)
+            known_rule = rule is not None and rule in seen
+            if rule is not None and not known_rule and every_id_known:
+                close = difflib.get_close_matches(rule, sorted(seen), n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 self.add(
                     (*path, "rule"),
-                    f"waiver names rule '{raw['rule']}', which policy '{name}' does not have{hint}",
+                    f"waiver names rule '{rule}', which {called} does not have{hint}",
                 )
-            selectors = self.selectors(raw["images"], (*path, "images"))
-            try:
-                expires = dt.date.fromisoformat(raw["expires"])
-            except ValueError:
-                self.add((*path, "expires"), f"'{raw['expires']}' is not a real date (YYYY-MM-DD)")
+            selectors = self.selectors(self.get(raw, "images", path, list) or [], (*path, "images"))
+            written = self.get(raw, "expires", path, str)
+            if written is None:
                 continue
-            if known_rule:
+            try:
+                expires = dt.date.fromisoformat(written)
+            except ValueError:
+                self.add((*path, "expires"), f"'{written}' is not a real date (YYYY-MM-DD)")
+                continue
+            if self.complete and known_rule:
                 waivers.append(
                     Waiver(
                         policy=name,
@@ -376,8 +556,8 @@ class _Builder:
                         owner=raw.get("owner"),
                     )
                 )
-        scope = self.scope(doc.get("scope"), ("scope",))
-        if self.problems:
+        scope = self.scope(doc["scope"], ("scope",)) if "scope" in doc else Scope()
+        if self.problems or not self.complete or name is None:
             return None
         return Policy(
             name=name,
@@ -394,43 +574,140 @@ def _position(problem: Problem) -> tuple[int, int]:
     return (problem.line or 0, problem.column or 0)
 
 
-def parse_policy(file: str, data: bytes, *, bundled: bool = False) -> Policy:
-    """Parse one policy document; raise :class:`PolicyError` with every problem found."""
-    return _parse_located(file, data, bundled=bundled)[0]
+@dataclass(frozen=True)
+class PolicyFile:
+    """What loading one file found: its policy, or every problem in it (never both).
+
+    ``name`` is the policy name as written, when it could be read even from an invalid file
+    (to find names used twice); ``name_at`` is its line and column.
+    """
+
+    file: str
+    policy: Policy | None
+    problems: tuple[Problem, ...] = ()
+    name: str | None = None
+    name_at: tuple[int | None, int | None] = (None, None)
 
 
-def _parse_located(file: str, data: bytes, *, bundled: bool = False) -> tuple[Policy, _Positions]:
-    doc, positions = _parse_yaml(file, data)
+def _examine(file: str, data: bytes, *, bundled: bool = False) -> PolicyFile:
+    """Every problem of one file (YAML, schema and meaning), or its policy."""
+    try:
+        doc, converted = _parse_yaml(file, data)
+    except PolicyError as exc:
+        return PolicyFile(file, None, tuple(exc.problems))
+    positions = converted.positions
+    problems: list[Problem] = list(converted.problems)
+    broken = frozenset(converted.broken)
     marker = validated.marker(schema_bytes(), data)
     if not validated.known_valid(marker):  # see gate.policy.cache: spares importing jsonschema
-        problems = _schema_problems(file, doc, positions)
-        if problems:
-            raise PolicyError(sorted(problems, key=_position))
-        validated.remember_valid(marker)
-    builder = _Builder(file, positions, data.decode("utf-8").splitlines())
+        found, rejected = _schema_problems(file, doc, converted)
+        if not found and not problems:
+            validated.remember_valid(marker)
+        problems.extend(found)
+        broken |= rejected
+    builder = _Builder(
+        file,
+        positions,
+        data.decode("utf-8").splitlines(),
+        broken=broken,
+        complete=not problems,
+    )
     policy = builder.build(doc, bundled)
-    if policy is None:
-        raise PolicyError(sorted(builder.problems, key=_position))
-    return policy, positions
+    problems = sorted([*problems, *builder.problems], key=_position)
+    name = builder.get(doc, "name", (), str)
+    return PolicyFile(
+        file,
+        policy if not problems else None,
+        tuple(problems),
+        name,
+        positions.of(("name",)) if name is not None else (None, None),
+    )
 
 
-def expand_paths(paths: Sequence[str]) -> tuple[list[Path], list[Problem]]:
-    """Files as given, and ``*.yaml``/``*.yml`` of directories (sorted, not recursive)."""
+def parse_policy(file: str, data: bytes, *, bundled: bool = False) -> Policy:
+    """Parse one policy document; raise :class:`PolicyError` with every problem found."""
+    examined = _examine(file, data, bundled=bundled)
+    if examined.policy is None:
+        raise PolicyError(list(examined.problems))
+    return examined.policy
+
+
+POLICY_SUFFIXES = (".yaml", ".yml")
+
+
+def _is_policy_name(name: str) -> bool:
+    return not name.startswith(".") and name.lower().endswith(POLICY_SUFFIXES)
+
+
+def _unusable_entry(path: Path) -> str | None:
+    """Why a directory entry named like a policy cannot be loaded as one (None: it can)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            return f"symbolic link to '{os.readlink(path)}', which does not exist"
+        return "no such file (removed while loading?)"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link that points back to itself (a loop)"
+        return f"cannot read: {exc.strerror}"
+    if stat.S_ISDIR(mode):
+        return "is a directory, and directories are not searched recursively; name it on its own"
+    if not stat.S_ISREG(mode):
+        return "not a regular file"
+    return None
+
+
+def expand_paths(
+    paths: Sequence[str], *, option: str = "--policy"
+) -> tuple[list[Path], list[Problem]]:
+    """Files as given, and the policy files of directories, with a problem for each path
+    that names nothing loadable.
+
+    In a directory, a policy file is an entry whose name ends in ``.yaml`` or ``.yml`` in
+    any letter case and does not start with ``.`` (hidden files, editor lock files), sorted
+    by name. Subdirectories are not searched: a folder such as ``policies/tests/`` holds
+    other YAML. An entry named like a policy that cannot be read (a dangling symbolic link, a
+    loop, a directory or device) is a problem, never skipped. ``option`` names the source of
+    ``paths`` in the message about an empty one.
+    """
     files: list[Path] = []
     problems: list[Problem] = []
     for raw in paths:
+        if raw == "":
+            hint = None
+            if option == "--policy":
+                hint = (
+                    "an empty entry in GATE_POLICY (e.g. a trailing ':') is an empty --policy too"
+                )
+            raise UsageError(
+                f"an empty path was given to {option}; name a policy file or directory "
+                "(use '.' for the current directory)",
+                hint=hint,
+            )
         path = Path(raw)
         if path.is_dir():
-            found = sorted(
-                p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()
-            )
-            if not found:
+            try:
+                entries = sorted(p for p in path.iterdir() if _is_policy_name(p.name))
+            except OSError as exc:
+                problems.append(Problem(raw, None, None, f"cannot list: {exc.strerror}"))
+                continue
+            if not entries:
                 problems.append(
                     Problem(raw, None, None, "directory has no *.yaml or *.yml policy files")
                 )
-            files.extend(found)
+            for entry in entries:
+                reason = _unusable_entry(entry)
+                if reason is None:
+                    files.append(entry)
+                else:
+                    problems.append(Problem(str(entry), None, None, reason))
         elif path.is_file():
             files.append(path)
+        elif path.is_symlink():
+            problems.append(Problem(raw, None, None, _unusable_entry(path) or "cannot read"))
+        elif path.exists():
+            problems.append(Problem(raw, None, None, "not a regular file or directory"))
         else:
             problems.append(Problem(raw, None, None, "no such file or directory"))
     return files, problems
@@ -449,10 +726,15 @@ def load_default() -> tuple[Policy, ...]:
     return (parse_policy("policies/default.yaml", path.read_bytes(), bundled=True),)
 
 
-def load_policies(paths: Sequence[str]) -> tuple[Policy, ...]:
-    """Load every policy named by ``paths``; all problems of all files are raised together."""
-    files, problems = expand_paths(paths)
-    policies: list[Policy] = []
+def load_policy_files(paths: Sequence[str], *, option: str = "--policy") -> tuple[PolicyFile, ...]:
+    """Load every file named by ``paths`` (see :func:`expand_paths`), each with every problem
+    found in it; paths that name nothing loadable come first, as files with a problem.
+
+    Raises :class:`UsageError` for an empty path. Policy names must be unique: a file that
+    reuses a name seen in an earlier file gets a problem.
+    """
+    files, problems = expand_paths(paths, option=option)
+    results = [PolicyFile(problem.file, None, (problem,)) for problem in problems]
     names: dict[str, str] = {}
     seen: set[Path] = set()
     for path in files:
@@ -462,26 +744,35 @@ def load_policies(paths: Sequence[str]) -> tuple[Policy, ...]:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            problems.append(Problem(str(path), None, None, f"cannot read: {exc.strerror}"))
+            problem = Problem(str(path), None, None, f"cannot read: {exc.strerror}")
+            results.append(PolicyFile(str(path), None, (problem,)))
             continue
-        try:
-            policy, positions = _parse_located(str(path), data)
-        except PolicyError as exc:
-            problems.extend(exc.problems)
-            continue
-        if policy.name in names:
-            problems.append(
-                Problem(
-                    str(path),
-                    *positions.of(("name",)),
-                    f"policy name '{policy.name}' is already used by {names[policy.name]}; "
-                    "names must be unique",
-                    "$.name",
-                )
+        result = _examine(str(path), data)
+        if result.name is not None and result.name in names:
+            clash = Problem(
+                str(path),
+                *result.name_at,
+                f"policy name '{result.name}' is already used by {names[result.name]}; "
+                "names must be unique",
+                "$.name",
             )
-            continue
-        names[policy.name] = str(path)
-        policies.append(policy)
+            result = PolicyFile(
+                result.file,
+                None,
+                tuple(sorted([*result.problems, clash], key=_position)),
+                result.name,
+                result.name_at,
+            )
+        elif result.name is not None:
+            names[result.name] = str(path)
+        results.append(result)
+    return tuple(results)
+
+
+def load_policies(paths: Sequence[str], *, option: str = "--policy") -> tuple[Policy, ...]:
+    """Load every policy named by ``paths``; all problems of all files are raised together."""
+    results = load_policy_files(paths, option=option)
+    problems = [problem for result in results for problem in result.problems]
     if problems:
         raise PolicyError(problems)
-    return tuple(policies)
+    return tuple(result.policy for result in results if result.policy is not None)

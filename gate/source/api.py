@@ -17,22 +17,32 @@ httpx is imported here and only here; the CLI imports this module lazily.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import email.utils
+import functools
 import json
+import os
 import random as random_module
 import re
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import httpx
 
 from gate import __version__
 from gate.errors import SourceError, UsageError
-from gate.source.credentials import REDACTED, Credentials, resolve_credentials
+from gate.source.credentials import (
+    REDACTED,
+    Credentials,
+    redact_text,
+    resolve_credentials,
+    safe_line,
+)
 from gate.source.signer import AcsV3Auth, canonical_query, format_date
 
 ACTION = "GetDockerhubImageRiskRankInfo"
@@ -40,6 +50,8 @@ VERSION = "2018-12-03"
 RANKING_TYPES = ("vulAsap", "baseline")
 DEFAULT_RETRIES = 3
 DEFAULT_TIMEOUT = 60.0
+# The least time the credentials chain is given (it has its own bound, see fetch_ranking).
+CREDENTIALS_TIMEOUT = 30.0
 
 # The official SDK's endpoint map for Sas 2018-12-03 sends every cn-* region (Hong Kong too)
 # to Shanghai and every other region to Singapore; the prefix rule reproduces it exactly and
@@ -48,8 +60,58 @@ MAINLAND_ENDPOINT = "tds.cn-shanghai.aliyuncs.com"
 INTERNATIONAL_ENDPOINT = "tds.ap-southeast-1.aliyuncs.com"
 
 # A ranking is a few hundred KiB at most; anything this large is a broken proxy or a hostile
-# endpoint, and reading it unbounded would let it exhaust memory.
+# endpoint, and reading it unbounded would let it exhaust memory. ``max_body_bytes`` (the
+# CLI's --max-response-mb) raises it for an account with a very large ranking.
 MAX_BODY_BYTES = 32 * 1024 * 1024
+MAX_BODY_OPTION = "--max-response-mb N (or GATE_MAX_RESPONSE_MB)"
+# The ranking is four levels deep; a body nested deeper than this is not a ranking, and
+# walking it (here or in a report writer) could exhaust the interpreter's recursion limit.
+MAX_JSON_DEPTH = 64
+
+DEFAULT_REGION = "cn-hangzhou"
+# Region ids of Alibaba Cloud's public, finance and government regions (2026). A region not
+# listed still works (the endpoint follows from its cn- prefix), but is reported as a
+# warning, since it is most likely a typo (cn-hanzhou) that would send the call elsewhere.
+KNOWN_REGIONS = frozenset(
+    {
+        "cn-qingdao",
+        "cn-beijing",
+        "cn-zhangjiakou",
+        "cn-huhehaote",
+        "cn-wulanchabu",
+        "cn-hangzhou",
+        "cn-shanghai",
+        "cn-nanjing",
+        "cn-fuzhou",
+        "cn-wuhan-lr",
+        "cn-shenzhen",
+        "cn-heyuan",
+        "cn-guangzhou",
+        "cn-chengdu",
+        "cn-hongkong",
+        "cn-hangzhou-finance",
+        "cn-shanghai-finance-1",
+        "cn-shenzhen-finance-1",
+        "cn-beijing-finance-1",
+        "cn-north-2-gov-1",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-southeast-3",
+        "ap-southeast-5",
+        "ap-southeast-6",
+        "ap-southeast-7",
+        "ap-south-1",
+        "us-east-1",
+        "us-west-1",
+        "eu-west-1",
+        "eu-central-1",
+        "me-east-1",
+        "me-central-1",
+        "na-south-1",
+    }
+)
 
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 10.0
@@ -99,6 +161,11 @@ class LiveResponse:
     """When the answer arrived, ISO 8601 UTC to the second (``2026-11-28T21:00:00Z``)."""
     attempts: int
     """How many requests it took (1 when the first one succeeded)."""
+    region_origin: str = "default"
+    """Where ``region`` came from: the caller's ``region_origin`` (e.g. ``--region``), the
+    aliyun CLI profile (``aliyun CLI profile 'default'``) or ``default``."""
+    warnings: tuple[str, ...] = ()
+    """Things the user should know that did not stop the call (an unknown region id)."""
 
 
 def validate_region(region: str) -> str:
@@ -109,6 +176,39 @@ def validate_region(region: str) -> str:
             hint="region ids look like cn-hangzhou or ap-southeast-1 (lower case)",
         )
     return region
+
+
+def region_warnings(region: str, origin: str) -> list[str]:
+    """A warning when ``region`` is not in :data:`KNOWN_REGIONS` (with the closest match)."""
+    if region in KNOWN_REGIONS:
+        return []
+    close = difflib.get_close_matches(region, sorted(KNOWN_REGIONS), n=1, cutoff=0.8)
+    guess = f"; did you mean {close[0]}?" if close else ""
+    host = endpoint_for_region(region)
+    return [
+        f"region {region!r} (from {origin}) is not a region id the gate knows{guess} "
+        f"The call goes to {host}."
+    ]
+
+
+def resolve_region(
+    region: str | None, region_origin: str | None, creds: Credentials
+) -> tuple[str, str]:
+    """The region to use and where it came from: the caller's region, else the ``region_id``
+    of the aliyun CLI profile the credentials came from (as the aliyun CLI does), else
+    :data:`DEFAULT_REGION`."""
+    if region is not None:
+        return validate_region(region), region_origin or "--region"
+    if creds.profile_region:
+        origin = creds.origin or "the aliyun CLI profile"
+        try:
+            return validate_region(creds.profile_region), origin
+        except UsageError as exc:
+            raise UsageError(
+                f"{exc.message} (region_id of {origin})",
+                hint="fix region_id in ~/.aliyun/config.json or pass --region",
+            ) from None
+    return DEFAULT_REGION, "default"
 
 
 def endpoint_for_region(region: str) -> str:
@@ -226,13 +326,41 @@ def _utcnow() -> dt.datetime:
 
 
 def _one_line(text: str, limit: int = 300) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+    """Text from the API or the network as data: one line, control characters escaped."""
+    return safe_line(text, limit)
+
+
+def _api_field(value: object) -> str | None:
+    """An error-envelope field (Code, RequestId, Recommend) as a safe single line, or None."""
+    if value is None or value == "":
+        return None
+    return _one_line(str(value), 200) or None
 
 
 def _excerpt(body: bytes) -> str:
     text = body[:200].decode("utf-8", errors="replace")
-    return _one_line("".join(ch if ch.isprintable() else " " for ch in text), 120) or "(empty)"
+    return _one_line(text, 120) or "(empty)"
+
+
+class _TooDeep(ValueError):
+    pass
+
+
+def _loads(body: bytes) -> Any:
+    """``json.loads`` that refuses nesting deeper than :data:`MAX_JSON_DEPTH` (ValueError)."""
+    try:
+        parsed = json.loads(body)
+    except RecursionError:
+        raise _TooDeep from None
+    stack: list[tuple[Any, int]] = [(parsed, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise _TooDeep
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return parsed
 
 
 @dataclass(frozen=True)
@@ -281,16 +409,16 @@ def _error_failure(response: httpx.Response, body: bytes, now: dt.datetime) -> _
     status = response.status_code
     envelope: dict[str, Any] = {}
     try:
-        parsed = json.loads(body)
+        parsed = _loads(body)
         if isinstance(parsed, dict):
             envelope = parsed
     except ValueError:
         pass
-    code = str(envelope.get("Code") or "")
+    code = _api_field(envelope.get("Code")) or ""
     message = envelope.get("Message")
     text = _one_line(str(message)) if message else f"HTTP {status}, body: {_excerpt(body)}"
-    request_id = envelope.get("RequestId") or response.headers.get("x-acs-request-id")
-    recommend = envelope.get("Recommend")
+    request_id = _api_field(envelope.get("RequestId") or response.headers.get("x-acs-request-id"))
+    recommend = _api_field(envelope.get("Recommend"))
     retryable = status >= 500 or status == 429 or code.startswith("Throttling")
     verb = "failed" if status >= 500 else "refused the request"
     return _Failure(
@@ -299,14 +427,14 @@ def _error_failure(response: httpx.Response, body: bytes, now: dt.datetime) -> _
         hint=_api_hint(code, status, response.request.headers.get("x-acs-date")),
         code=code or None,
         status=status,
-        request_id=str(request_id) if request_id else None,
-        recommend=str(recommend) if recommend else None,
+        request_id=request_id,
+        recommend=recommend,
         retry_after=retry_after_seconds(response.headers, now) if retryable else None,
     )
 
 
 def _redirect_failure(response: httpx.Response) -> _Failure:
-    location = response.headers.get("location", "(no Location header)")
+    location = _one_line(response.headers.get("location", "(no Location header)"))
     return _Failure(
         message=f"the endpoint redirected to {location}; redirects are not followed, so the "
         "signed request and any token stay with the endpoint you chose",
@@ -317,9 +445,19 @@ def _redirect_failure(response: httpx.Response) -> _Failure:
 
 
 def _body_failure(response: httpx.Response, body: bytes) -> _Failure | _Success:
-    request_id = response.headers.get("x-acs-request-id")
+    request_id = _api_field(response.headers.get("x-acs-request-id"))
     try:
-        parsed = json.loads(body)
+        parsed = _loads(body)
+    except _TooDeep:
+        return _Failure(
+            message=f"the response is nested more than {MAX_JSON_DEPTH} levels deep, "
+            "which no ranking is",
+            retryable=False,
+            status=response.status_code,
+            request_id=request_id,
+            hint="is --endpoint a Security Center endpoint? the gate never evaluates a "
+            "malformed answer",
+        )
     except ValueError:
         return _Failure(
             message=f"the response is not JSON: {_excerpt(body)}",
@@ -335,9 +473,9 @@ def _body_failure(response: httpx.Response, body: bytes) -> _Failure | _Success:
             status=response.status_code,
             request_id=request_id,
         )
-    request_id = str(parsed.get("RequestId") or request_id or "") or None
+    request_id = _api_field(parsed.get("RequestId") or request_id)
     if not isinstance(parsed.get("RiskRankInfo"), dict):
-        code = parsed.get("Code")
+        code = _api_field(parsed.get("Code"))
         what = (
             "has no RiskRankInfo object"
             if "RiskRankInfo" not in parsed
@@ -347,7 +485,7 @@ def _body_failure(response: httpx.Response, body: bytes) -> _Failure | _Success:
         return _Failure(
             message=f"the response {what}{detail}",
             retryable=False,
-            code=str(code) if code else None,
+            code=code,
             status=response.status_code,
             request_id=request_id,
             hint="the gate never treats a malformed answer as an empty ranking",
@@ -355,46 +493,181 @@ def _body_failure(response: httpx.Response, body: bytes) -> _Failure | _Success:
     return _Success(body=parsed, request_id=request_id)
 
 
-def _transport_failure(exc: httpx.HTTPError, host: str) -> _Failure:
+def _exception_text(exc: BaseException) -> str:
+    return _one_line(f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc))
+
+
+def _transport_failure(exc: httpx.HTTPError, host: str, scheme: str) -> _Failure:
     reach = (
         f"check that {host} is reachable from here (DNS, firewall, HTTPS_PROXY/NO_PROXY), "
         "or choose another endpoint with --endpoint"
     )
+    text = _exception_text(exc)
     if isinstance(exc, httpx.TimeoutException):
         return _Failure(f"{host} did not answer in time ({type(exc).__name__})", True, reach)
     if isinstance(exc, (httpx.UnsupportedProtocol, httpx.LocalProtocolError)):
-        return _Failure(f"cannot send the request to {host}: {exc}", False)
+        return _Failure(f"cannot send the request to {host}: {text}", False)
     if isinstance(exc, httpx.ConnectError) and _certificate_problem(exc):
         return _Failure(
-            f"the TLS certificate of {host} could not be verified: {exc}",
+            f"the TLS certificate of {host} could not be verified: {text}",
             False,
             "if a proxy intercepts TLS, point SSL_CERT_FILE at its CA bundle",
         )
+    if isinstance(exc, httpx.ConnectError) and _protocol_mismatch(exc):
+        # Another attempt meets the same server speaking the same protocol.
+        hint = (
+            f"the server at {host} does not speak TLS; if it is a plain-HTTP endpoint (such "
+            f"as the emulator), write the scheme: --endpoint http://{host}"
+            if scheme == "https"
+            else None
+        )
+        return _Failure(f"the TLS handshake with {host} failed: {text}", False, hint)
     if isinstance(exc, httpx.ConnectError):
-        return _Failure(f"cannot connect to {host}: {exc}", True, reach)
+        return _Failure(f"cannot connect to {host}: {text}", True, reach)
     if isinstance(exc, httpx.TransportError):
-        return _Failure(f"the connection to {host} failed: {type(exc).__name__}: {exc}", True)
-    return _Failure(f"cannot read the response from {host}: {type(exc).__name__}: {exc}", False)
+        return _Failure(f"the connection to {host} failed: {type(exc).__name__}: {text}", True)
+    return _Failure(f"cannot read the response from {host}: {type(exc).__name__}: {text}", False)
+
+
+def _causes(exc: BaseException) -> Iterable[BaseException]:
+    seen: BaseException | None = exc
+    for _ in range(20):
+        if seen is None:
+            return
+        yield seen
+        seen = seen.__cause__ or seen.__context__
 
 
 def _certificate_problem(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return True
-        seen = seen.__cause__ or seen.__context__
+    if any(isinstance(seen, ssl.SSLCertVerificationError) for seen in _causes(exc)):
+        return True
     return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
+_MISMATCH = (
+    "WRONG_VERSION_NUMBER",
+    "wrong version number",
+    "UNKNOWN_PROTOCOL",
+    "unknown protocol",
+    "PACKET_LENGTH_TOO_LONG",
+    "HTTP_REQUEST",
+    "RECORD_LAYER_FAILURE",
+    "record layer failure",
+    "TLSV1_ALERT_PROTOCOL_VERSION",
+    "UNSUPPORTED_PROTOCOL",
+    "NO_PROTOCOLS_AVAILABLE",
+)
+
+
+def _protocol_mismatch(exc: BaseException) -> bool:
+    """A TLS handshake that failed because the two sides do not speak the same protocol
+    (TLS against plain HTTP, no common version): not a network glitch, so not retried."""
+    for seen in _causes(exc):
+        if isinstance(seen, ssl.SSLError) and not isinstance(seen, ssl.SSLCertVerificationError):
+            return any(marker in str(seen) for marker in _MISMATCH)
+    return any(marker in str(exc) for marker in _MISMATCH)
+
+
+class _Abandoned(Exception):
+    """The deadline passed while a worker was still busy."""
+
+
+_T = TypeVar("_T")
+
+
+def _within(seconds: float, work: Callable[[], _T], name: str) -> _T:
+    """Run ``work`` in a daemon thread and wait at most ``seconds`` for it.
+
+    httpx's timeouts are per operation (each read may take the whole timeout), so an endpoint
+    that drips a byte at a time could hold a call for ever; DNS resolution has no timeout at
+    all. Waiting on a thread bounds all of it with one clock. On the deadline the worker is
+    abandoned (it is a daemon, and its own httpx timeouts end it later); the caller closes
+    its connections. Raises :class:`_Abandoned` then; ``work``'s own exception otherwise.
+    """
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as exc:  # handed to the waiting thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name=name, daemon=True)
+    worker.start()
+    worker.join(max(seconds, 0.0))
+    if worker.is_alive():
+        raise _Abandoned
+    if "error" in box:
+        raise box["error"]
+    return cast(_T, box["value"])
+
+
+def _proxy_settings() -> str:
+    names = ("ALL_PROXY", "HTTPS_PROXY", "HTTP_PROXY")
+    found = [
+        f"{name}={os.environ[variant]}"
+        for name in names
+        for variant in (name, name.lower())
+        if os.environ.get(variant)
+    ]
+    return redact_text(_one_line(", ".join(found))) or "a proxy variable"
+
+
+def _open_client(
+    auth: httpx.Auth, transport: httpx.BaseTransport | None, headers: dict[str, str]
+) -> httpx.Client:
+    """The HTTP client, with the environment's proxy and CA settings, or a UsageError naming
+    the setting httpx cannot use."""
+    try:
+        return httpx.Client(
+            auth=auth, transport=transport, headers=headers, follow_redirects=False, trust_env=True
+        )
+    except ImportError as exc:
+        if "socksio" in str(exc) or "SOCKS" in str(exc):
+            raise UsageError(
+                f"a SOCKS proxy is configured ({_proxy_settings()}), but SOCKS support is not "
+                "installed (httpx needs the socksio package)",
+                hint="pip install 'httpx[socks]' (or socksio) next to the gate, or use an "
+                "HTTP proxy in HTTPS_PROXY",
+            ) from None
+        raise UsageError(f"cannot set up the HTTP client: {_exception_text(exc)}") from None
+    except ValueError as exc:
+        raise UsageError(
+            f"unusable proxy setting ({_proxy_settings()}): {redact_text(_exception_text(exc))}",
+            hint="proxy URLs must start with http://, https://, socks5:// or socks5h://",
+        ) from None
+    except (OSError, ssl.SSLError) as exc:
+        cafile = os.environ.get("SSL_CERT_FILE")
+        cadir = os.environ.get("SSL_CERT_DIR")
+        where = ", ".join(
+            f"{name}={_one_line(value)}"
+            for name, value in (("SSL_CERT_FILE", cafile), ("SSL_CERT_DIR", cadir))
+            if value
+        )
+        raise UsageError(
+            f"cannot load the TLS CA certificates{f' ({where})' if where else ''}: "
+            f"{_exception_text(exc)}",
+            hint="point SSL_CERT_FILE at a readable PEM bundle, or unset it to use the "
+            "bundled certificates",
+        ) from None
+
+
+def _close_later(client: httpx.Client) -> None:
+    """Close an abandoned client without waiting: a worker may still hold its pool."""
+    threading.Thread(target=client.close, name="gate-api-close", daemon=True).start()
 
 
 def fetch_ranking(
     *,
-    region: str,
+    region: str | None,
     endpoint: str | None,
     types: tuple[str, ...] = RANKING_TYPES,
     retries: int = DEFAULT_RETRIES,
     timeout: float = DEFAULT_TIMEOUT,
     credentials: Credentials | None = None,
     log: Callable[[str], None] | None = None,
+    region_origin: str | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
@@ -403,53 +676,126 @@ def fetch_ranking(
 ) -> LiveResponse:
     """Call GetDockerhubImageRiskRankInfo and return the parsed body, or raise SourceError.
 
+    ``region=None`` means the user gave none: the region is then the aliyun CLI profile's
+    ``region_id`` when the credentials came from that profile, else ``cn-hangzhou``;
+    ``region_origin`` names where a given region came from (``--region``,
+    ``ALIBABA_CLOUD_REGION_ID``), for the answer's ``region_origin`` and warnings. A region
+    the gate does not know is a warning in ``LiveResponse.warnings`` (and ``log``).
+
     ``retries`` more attempts follow a retryable failure (connection errors, timeouts, HTTP
     5xx and 429, ``Throttling*`` codes), each after the server's retry hint or a full-jitter
-    backoff, and none of it runs past ``timeout`` seconds from the call. Malformed input
-    (region, endpoint, types, retries, timeout) raises UsageError before any network or
-    credentials work. ``credentials=None`` resolves them through the default chain. ``log``
-    receives debug lines with the secret, the token and the Authorization value redacted.
-    ``transport``, ``sleep``, ``monotonic``, ``random`` and ``now`` are for tests.
+    backoff. ``timeout`` is one deadline for the whole API call: connecting, TLS, the status
+    line, headers and body of every attempt, and the waits between them. Resolving the
+    credentials comes first and is bounded separately, by ``max(timeout, 30 s)``.
+    Bodies over ``max_body_bytes`` are refused. Malformed input (region, endpoint, types,
+    retries, timeout) and unusable proxy or CA settings raise UsageError. ``credentials=None``
+    resolves them through the default chain. ``log`` receives debug lines with secrets
+    redacted. ``transport``, ``sleep``, ``monotonic``, ``random`` and ``now`` are for tests.
     """
-    validate_region(region)
-    base_url = resolve_endpoint(region, endpoint)
+    if region is not None:
+        validate_region(region)
+    base_url = parse_endpoint(endpoint) if endpoint is not None else None
     wanted = validate_types(types)
     if retries < 0:
         raise UsageError(f"retries must be 0 or more, not {retries}")
     if not timeout > 0:
         raise UsageError(f"the timeout must be more than 0 seconds, not {timeout}")
+    if max_body_bytes < 1:
+        raise UsageError(f"the response size limit must be positive, not {max_body_bytes}")
+    if credentials is not None:
+        creds = credentials
+    else:
+        # The chain (a 0.5 s import, maybe an STS or metadata exchange) gets its own bound, so
+        # a short --timeout is spent on the API call, not on loading the library.
+        allowance = max(timeout, CREDENTIALS_TIMEOUT)
+        try:
+            creds = _within(allowance, lambda: resolve_credentials(log=log), "gate-credentials")
+        except _Abandoned:
+            raise SourceError(
+                f"the Alibaba Cloud credentials chain did not finish within {allowance:g}s",
+                hint="a configured source (OIDC role, credentials URI, ECS metadata) is not "
+                "answering; run with --debug to see which",
+            ) from None
     deadline = monotonic() + timeout
 
-    creds = credentials if credentials is not None else resolve_credentials(log=log)
+    abandoned_call = threading.Event()
 
     def say(line: str) -> None:
-        if log is not None:
-            log(creds.redact(line))
+        # An abandoned worker may still be running: it must not write after the error.
+        if log is not None and not abandoned_call.is_set():
+            log(_one_line(creds.redact(line), 4000))
 
-    host = urlsplit(base_url).netloc
+    used_region, origin = resolve_region(region, region_origin, creds)
+    warnings = tuple(region_warnings(used_region, origin))
+    for warning in warnings:
+        say(f"warning: {warning}")
+    if base_url is None:
+        base_url = f"https://{endpoint_for_region(used_region)}"
+    say(f"region {used_region} (from {origin}), endpoint {base_url}")
+
+    parts = urlsplit(base_url)
+    host = parts.netloc
     url = f"{base_url}/?{canonical_query(ranking_query(wanted))}"
     auth = AcsV3Auth(creds, clock=now)
     headers = {"user-agent": USER_AGENT, "accept": "application/json"}
     failure: _Failure | None = None
     attempt = 0
-    with httpx.Client(
-        auth=auth, transport=transport, headers=headers, follow_redirects=False, trust_env=True
-    ) as client:
+    client = _open_client(auth, transport, headers)
+    abandoned = False
+    try:
         while True:
             remaining = deadline - monotonic()
             if remaining <= 0:
                 raise _give_up(failure, attempt, f"the {timeout:g}s deadline passed", host, creds)
             attempt += 1
             say(f"{ACTION} attempt {attempt}/{retries + 1}: POST {url} ({remaining:.1f}s left)")
-            outcome = _attempt(client, url, remaining, deadline, monotonic, now, host, say)
+            try:
+                outcome = _within(
+                    remaining,
+                    functools.partial(
+                        _attempt,
+                        client,
+                        url,
+                        remaining,
+                        deadline,
+                        monotonic,
+                        now,
+                        host,
+                        say,
+                        parts.scheme,
+                        max_body_bytes,
+                    ),
+                    "gate-api-call",
+                )
+            except _Abandoned:
+                abandoned = True
+                abandoned_call.set()
+                what = (
+                    f"{host} did not answer in time: the {timeout:g}s deadline passed "
+                    "before the answer was complete"
+                )
+                raise _give_up(
+                    _Failure(
+                        what,
+                        False,
+                        "the endpoint is too slow or stalled; raise --timeout "
+                        "or check the network path (proxy, firewall)",
+                    ),
+                    attempt,
+                    None,
+                    host,
+                    creds,
+                ) from None
             if isinstance(outcome, _Success):
                 return LiveResponse(
                     body=outcome.body,
                     request_id=outcome.request_id,
-                    region=region,
+                    region=used_region,
                     endpoint=base_url,
                     fetched_at=format_date(now()),
                     attempts=attempt,
+                    region_origin=origin,
+                    warnings=warnings,
                 )
             failure = outcome
             if not failure.retryable:
@@ -470,6 +816,11 @@ def fetch_ranking(
             what = ", ".join(str(x) for x in (failure.code, failure.status) if x is not None)
             say(f"retrying in {delay:.2f}s after{f' ({what})' if what else ''}: {failure.message}")
             sleep(delay)
+    finally:
+        if abandoned:
+            _close_later(client)
+        else:
+            client.close()
 
 
 def _attempt(
@@ -481,6 +832,8 @@ def _attempt(
     now: Callable[[], dt.datetime],
     host: str,
     say: Callable[[str], None],
+    scheme: str,
+    max_body_bytes: int,
 ) -> _Failure | _Success:
     request = client.build_request(
         "POST",
@@ -493,26 +846,27 @@ def _attempt(
         response = client.send(request, stream=True)
     except httpx.HTTPError as exc:
         say(f"request headers: {redact_headers(request.headers.multi_items())}")
-        return _transport_failure(exc, host)
+        return _transport_failure(exc, host, scheme)
     try:
         say(f"request headers: {redact_headers(response.request.headers.multi_items())}")
         chunks: list[bytes] = []
         size = 0
         for chunk in response.iter_bytes():
             size += len(chunk)
-            if size > MAX_BODY_BYTES:
+            if size > max_body_bytes:
                 return _Failure(
-                    f"the response body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB",
+                    f"the response body is larger than {_size(max_body_bytes)}",
                     False,
-                    "is --endpoint a Security Center endpoint?",
+                    "is --endpoint a Security Center endpoint? If this account's ranking is "
+                    f"really that large, raise the limit with {MAX_BODY_OPTION}",
                     status=response.status_code,
-                    request_id=response.headers.get("x-acs-request-id"),
+                    request_id=_api_field(response.headers.get("x-acs-request-id")),
                 )
             if monotonic() > deadline:
                 return _Failure(f"{host} was still sending the response at the deadline", False)
             chunks.append(chunk)
     except httpx.HTTPError as exc:
-        return _transport_failure(exc, host)
+        return _transport_failure(exc, host, scheme)
     finally:
         response.close()
     body = b"".join(chunks)
@@ -526,6 +880,11 @@ def _attempt(
     if status >= 400:
         return _error_failure(response, body, now())
     return _body_failure(response, body)
+
+
+def _size(limit: int) -> str:
+    mib = 1024 * 1024
+    return f"{limit // mib} MiB" if limit % mib == 0 else f"{limit} bytes"
 
 
 def _give_up(

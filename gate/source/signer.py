@@ -44,8 +44,8 @@ def percent_encode(text: str) -> str:
 def parse_query(raw: str) -> list[tuple[str, str]]:
     """Decode a raw URL query (``a=1&b=%20``) into pairs, in order.
 
-    ``+`` is kept literally: the client never writes a space as ``+``, and decoding it as a
-    space would make the emulator verify a different string than the one that was signed.
+    ``+`` is kept literally (the gate's client never writes a space as ``+``); the emulator
+    decodes queries as the service does, with ``+`` as a space (``gate.emulator``).
     """
     pairs = []
     for part in raw.split("&"):

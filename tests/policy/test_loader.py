@@ -14,7 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from gate.errors import PolicyError, Problem
+from gate.errors import PolicyError, Problem, UsageError
 from gate.model import Enforcement
 from gate.policy.loader import (
     MAX_FILE_BYTES,
@@ -190,8 +190,15 @@ def test_expression_error_in_a_folded_block_stays_on_one_display_line() -> None:
     assert caret_line.strip() == "^"
 
 
+def problem_saying(text: str, fragment: str) -> Problem:
+    """The one problem whose message holds ``fragment`` (others may be found beside it)."""
+    found = [p for p in problems_of(text) if fragment in p.message]
+    assert len(found) == 1, [p.render() for p in problems_of(text)]
+    return found[0]
+
+
 def test_duplicate_keys_are_rejected() -> None:
-    problem = only_problem("version: 1\nname: a\nname: b\nrules: []\n")
+    problem = problem_saying("version: 1\nname: a\nname: b\nrules: []\n", "duplicate key")
     assert (problem.line, problem.column) == (3, 1)
     assert problem.json_path == "$.name"
     assert "duplicate key 'name'" in problem.message
@@ -217,15 +224,16 @@ def test_duplicate_keys_in_a_nested_mapping() -> None:
     ],
 )
 def test_non_standard_tags_are_rejected(value: str) -> None:
-    problem = only_problem(f"version: 1\nname: {value}\nrules: []\n")
+    problem = problem_saying(f"version: 1\nname: {value}\nrules: []\n", "is not allowed")
     assert (problem.line, problem.column) == (2, 7)
     assert problem.json_path == "$.name"
     assert "is not allowed in a policy" in problem.message
 
 
 def test_merge_keys_are_rejected() -> None:
-    problem = only_problem(
-        "version: 1\nname: p\nx: &x {fail_if: imageVulAsap > 0}\nrules:\n  - <<: *x\n    id: r\n"
+    problem = problem_saying(
+        "version: 1\nname: p\nx: &x {fail_if: imageVulAsap > 0}\nrules:\n  - <<: *x\n    id: r\n",
+        "merge keys",
     )
     assert problem.line == 5
     assert "merge keys" in problem.message
@@ -498,3 +506,28 @@ def test_a_file_named_twice_is_loaded_once(tmp_path: Path) -> None:
     path = write(tmp_path, "a.yaml", "only")
     policies = load_policies([str(tmp_path), str(path)])
     assert [p.name for p in policies] == ["only"]
+
+
+def test_a_merge_key_is_reported_once_not_again_as_missing_keys() -> None:
+    found = problems_of(
+        "version: 1\nname: p\nrules:\n  - <<: {fail_if: imageVulAsap > 0}\n    id: r\n"
+    )
+    assert [p.message for p in found] == ["merge keys ('<<') are not supported"]
+
+
+def test_every_duplicate_key_is_reported() -> None:
+    found = problems_of(base("  - id: a\n    id: b\n    fail_if: x > 0\n    fail_if: y > 0\n"))
+    messages = [p.message.partition("\n")[0] for p in found]
+    assert messages == [
+        "duplicate key 'id'",
+        "in fail_if: unknown metric 'x'; 'gate metrics' lists them",
+        "duplicate key 'fail_if'",
+    ]
+
+
+@pytest.mark.parametrize("paths", [[""], ["policies", ""]])
+def test_an_empty_path_is_a_usage_error_not_the_current_directory(paths: list[str]) -> None:
+    with pytest.raises(UsageError) as info:
+        load_policies(paths)
+    assert info.value.exit_code == 2
+    assert "--policy" in info.value.message

@@ -457,13 +457,15 @@ def test_5xx_with_non_json_body_is_retried_and_quoted() -> None:
     assert caught.value.status == 502
 
 
-def test_oversized_body_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(api, "MAX_BODY_BYTES", 1000)
+def test_oversized_body_is_refused_and_the_hint_says_how_to_raise_the_limit() -> None:
     big = {"RequestId": "R", "RiskRankInfo": {"VulAsap": [{"Tag": "x" * 2000}]}}
     handler, seen = sequence(httpx.Response(200, json=big))
-    with pytest.raises(SourceError, match="larger than"):
-        fetch(handler)
+    with pytest.raises(SourceError, match="larger than 1000 bytes") as caught:
+        fetch(handler, max_body_bytes=1000)
     assert len(seen) == 1
+    assert caught.value.hint is not None and "--max-response-mb" in caught.value.hint
+    assert "GATE_MAX_RESPONSE_MB" in caught.value.hint
+    assert fetch(handler, max_body_bytes=10_000).body == big
 
 
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
@@ -655,3 +657,114 @@ def test_retry_after_parsing() -> None:
     assert hint(**{"Retry-After": "Sat, 28 Nov 2026 20:59:00 GMT"}) == 0.0
     assert hint(**{"Retry-After": "soon"}) is None
     assert hint(**{"x-acs-retry-after": "x", "Retry-After": "1"}) == 1.0
+
+
+# --- region resolution -----------------------------------------------------------------------
+
+PROFILE = Credentials(
+    "cli-id", "cli-secret", origin="aliyun CLI profile 'default'", profile_region="ap-southeast-1"
+)
+
+
+def _host(request: httpx.Request) -> str:
+    return request.url.host
+
+
+def test_region_from_the_cli_profile_when_none_is_given() -> None:
+    handler, seen = sequence(httpx.Response(200, json=RANKING))
+    result = fetch(handler, credentials=PROFILE, region=None)
+    assert (result.region, result.region_origin) == (
+        "ap-southeast-1",
+        "aliyun CLI profile 'default'",
+    )
+    assert result.endpoint == "https://tds.ap-southeast-1.aliyuncs.com"
+    assert _host(seen[0]) == "tds.ap-southeast-1.aliyuncs.com"
+    assert result.warnings == ()
+
+
+def test_explicit_region_beats_the_cli_profile() -> None:
+    handler, _ = sequence(httpx.Response(200, json=RANKING))
+    result = fetch(
+        handler, credentials=PROFILE, region="cn-beijing", region_origin="ALIBABA_CLOUD_REGION_ID"
+    )
+    assert (result.region, result.region_origin) == ("cn-beijing", "ALIBABA_CLOUD_REGION_ID")
+    assert result.endpoint == "https://tds.cn-shanghai.aliyuncs.com"
+
+
+def test_default_region_without_profile() -> None:
+    handler, _ = sequence(httpx.Response(200, json=RANKING))
+    result = fetch(handler, region=None)
+    assert (result.region, result.region_origin) == ("cn-hangzhou", "default")
+
+
+def test_unknown_region_is_a_warning_with_a_suggestion() -> None:
+    handler, _ = sequence(httpx.Response(200, json=RANKING))
+    lines: list[str] = []
+    result = fetch(handler, region="cn-hanzhou", log=lines.append)
+    assert len(result.warnings) == 1
+    assert "'cn-hanzhou' (from --region)" in result.warnings[0]
+    assert "did you mean cn-hangzhou?" in result.warnings[0]
+    assert any("did you mean cn-hangzhou" in line for line in lines)
+    assert "cn-hangzhou" in api.KNOWN_REGIONS and "ap-southeast-1" in api.KNOWN_REGIONS
+
+
+# --- hostile or odd answers ------------------------------------------------------------------
+
+
+def test_api_text_in_errors_is_single_line_and_escaped() -> None:
+    body = {
+        "RequestId": "RID\n::error::x",
+        "Code": "Bad\n::stop-commands::tok",
+        "Message": "line1\r\n::error::pwned \x1b[31mred\x1b[0m",
+        "Recommend": "https://x.invalid/\n\x1b]8;;evil\x07",
+    }
+    handler, _ = sequence(httpx.Response(400, json=body))
+    with pytest.raises(SourceError) as caught:
+        fetch(handler)
+    error = caught.value
+    for value in (error.render(), error.code or "", error.request_id or "", error.recommend or ""):
+        assert "\n" not in value.replace("\n  hint:", "")
+        assert "\r" not in value and "\x1b" not in value and "\x07" not in value
+    assert "\\x1b[31mred" in error.message
+    assert error.code == "Bad ::stop-commands::tok"
+
+
+def test_deeply_nested_body_is_refused_not_a_crash() -> None:
+    handler, seen = sequence(httpx.Response(200, content=b"[" * 100_000 + b"]" * 100_000))
+    with pytest.raises(SourceError, match="nested more than"):
+        fetch(handler)
+    assert len(seen) == 1
+    nested = {"RequestId": "R", "RiskRankInfo": {"VulAsap": json_nest(80)}}
+    handler, _ = sequence(httpx.Response(200, json=nested))
+    with pytest.raises(SourceError, match="nested more than"):
+        fetch(handler)
+
+
+def json_nest(depth: int) -> Any:
+    value: Any = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_tls_protocol_mismatch_is_not_retried_and_hints_http() -> None:
+    import ssl
+
+    cause = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)")
+    exc = httpx.ConnectError(str(cause))
+    exc.__cause__ = cause
+    handler, seen = sequence(exc)
+    with pytest.raises(SourceError) as caught:
+        fetch(handler, endpoint="127.0.0.1:8080")
+    assert len(seen) == 1
+    assert caught.value.hint is not None
+    assert "--endpoint http://127.0.0.1:8080" in caught.value.hint
+
+
+def test_short_secret_does_not_garble_messages_or_hints() -> None:
+    handler, _ = sequence(httpx.ConnectError("[Errno 111] Connection refused"))
+    with pytest.raises(SourceError) as caught:
+        fetch(handler, credentials=Credentials("id", "a"), retries=0)
+    text = caught.value.render()
+    assert "tds.cn-shanghai.aliyuncs.com" in text
+    assert "<redacted>" not in text

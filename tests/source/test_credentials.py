@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -11,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from gate.errors import EXIT_DATA, SourceError
-from gate.source.credentials import LIBRARY_LOGGERS, Credentials, resolve_credentials
+from gate.source.credentials import (
+    LIBRARY_LOGGERS,
+    Credentials,
+    redact_text,
+    resolve_credentials,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,9 +84,12 @@ def test_no_credentials_is_a_source_error_listing_the_ways(
     assert "Traceback" not in text
     assert "CredentialException" not in text
     assert error.__cause__ is None
-    assert error.__suppress_context__
-    # The chain's reasons are there for --debug.
-    assert any("unable to load credentials" in line for line in lines)
+    assert error.__context__ is None or error.__suppress_context__
+    # Nothing was configured, so the message is the generic one ...
+    assert error.message == "no Alibaba Cloud credentials found for the live API"
+    # ... and each link's reason is there for --debug.
+    assert any(line.startswith("credentials: environment variables") for line in lines)
+    assert any("aliyun CLI profile" in line for line in lines)
 
 
 def test_library_loggers_print_nothing(
@@ -129,3 +138,82 @@ def test_library_is_not_imported_until_needed() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+# --- redaction -----------------------------------------------------------------------------
+
+
+def test_redact_text_hides_secret_fields_and_tokens() -> None:
+    text = (
+        "url /?Action=AssumeRoleWithOIDC&OIDCToken=eyJhbGciOi.eyJzdWIi.c2ln&RoleArn=r "
+        '{"AccessKeySecret": "json-secret", "SecurityToken":"json-token"} '
+        "{'access_key_secret': 'repr-secret'} access_key_secret = ini-secret "
+        "Signature=sig-value&x=1 http://user:proxy-pw@127.0.0.1:1 bare eyJabcdefgh.eyJpayload.sig"
+    )
+    out = redact_text(text)
+    for secret in (
+        "eyJzdWIi",
+        "json-secret",
+        "json-token",
+        "repr-secret",
+        "ini-secret",
+        "sig-value",
+        "proxy-pw",
+        "eyJpayload",
+    ):
+        assert secret not in out
+    assert "RoleArn=r" in out and "x=1" in out and "127.0.0.1:1" in out
+
+
+def test_redact_text_replaces_whole_values_only() -> None:
+    # A one-letter dummy secret must not eat letters out of host names or hints.
+    text = "cannot connect to tds.cn-shanghai.aliyuncs.com: check a proxy; secret=a; a"
+    out = redact_text(text, ["a"])
+    assert "tds.cn-shanghai.aliyuncs.com" in out
+    assert out.endswith("; <redacted>")
+    assert redact_text("x s3cr3t%2B y", ["s3cr3t+"]) == "x <redacted> y"
+
+
+def test_configured_source_failure_is_named(credentials_env: Callable[..., Path]) -> None:
+    home = credentials_env()
+    (home / ".aliyun").mkdir()
+    (home / ".aliyun" / "config.json").write_text(
+        '{"current": "dev", "profiles": [{"name": "dev", "mode": "Nonsense"}]}'
+    )
+    with pytest.raises(SourceError) as caught:
+        resolve_credentials()
+    assert "aliyun CLI profile 'dev'" in caught.value.message
+    assert "no Alibaba Cloud credentials found" not in caught.value.message
+
+
+def test_cli_profile_credentials_carry_the_profile_region(
+    credentials_env: Callable[..., Path],
+) -> None:
+    home = credentials_env()
+    (home / ".aliyun").mkdir()
+    profile = {
+        "name": "default",
+        "mode": "AK",
+        "access_key_id": "cli-id",
+        "access_key_secret": "cli-secret",
+        "region_id": "ap-southeast-1",
+    }
+    config = {"current": "default", "profiles": [profile]}
+    (home / ".aliyun" / "config.json").write_text(json.dumps(config))
+    creds = resolve_credentials()
+    assert (creds.access_key_id, creds.profile_region) == ("cli-id", "ap-southeast-1")
+    assert creds.origin == "aliyun CLI profile 'default'"
+
+
+def test_env_credentials_have_no_profile_region(credentials_env: Callable[..., Path]) -> None:
+    home = credentials_env(
+        ALIBABA_CLOUD_ACCESS_KEY_ID="env-id", ALIBABA_CLOUD_ACCESS_KEY_SECRET="env-secret"
+    )
+    (home / ".aliyun").mkdir()
+    (home / ".aliyun" / "config.json").write_text(
+        '{"current": "default", "profiles": [{"name": "default", "mode": "AK", '
+        '"access_key_id": "i", "access_key_secret": "s", "region_id": "ap-southeast-1"}]}'
+    )
+    creds = resolve_credentials()
+    assert creds.access_key_id == "env-id"
+    assert creds.profile_region is None
