@@ -161,16 +161,33 @@ def dump(baseline: Baseline) -> str:
                 for a in entry.accepted
             ]
         repositories[key] = item
-    document: dict[str, Any] = {
+    fields: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
         "taken_at": baseline.taken_at,
         "metrics": metrics,
-        "repositories": repositories,
     }
     if baseline.updated_at:
-        document["updated_at"] = baseline.updated_at
-    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+        fields["updated_at"] = baseline.updated_at
+    # One line per repository, in key order: a review shows exactly the repositories changed.
+    body = ",\n".join(
+        f"    {_json(key)}: {_json(repositories[key])}" for key in sorted(repositories)
+    )
+    fields["repositories"] = _Verbatim("{\n" + body + "\n  }" if body else "{}")
+    parts = [
+        f"  {_json(name)}: {value.text if isinstance(value, _Verbatim) else _json(value)}"
+        for name, value in sorted(fields.items())
+    ]
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
+@dataclass(frozen=True)
+class _Verbatim:
+    text: str
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=True)
 
 
 class _Reader:
@@ -209,6 +226,9 @@ class _Reader:
         raw = self.mapping(raw, where)
         counters: dict[str, Number] = {}
         for metric, value in self.mapping(raw.get("counters"), f"{where}.counters").items():
+            if type(value) is int and 0 <= value <= MAX_MAGNITUDE and metric in CATALOGUE:
+                counters[metric] = value  # the common case, checked at once
+                continue
             if metric not in CATALOGUE:
                 raise self.error(f"{where}.counters", f"unknown metric {json.dumps(metric)[:80]}")
             counters[metric] = self.number(value, f"{where}.counters.{metric}")
@@ -424,20 +444,24 @@ def _attach(
         base = baseline.get(metric)
         if base is None:
             if metric in reasons:
-                problems[f"baseline.{metric}"] = problems[f"delta.{metric}"] = reasons[metric]
+                problems[_BASELINE[metric]] = problems[_DELTA[metric]] = reasons[metric]
                 continue
             base = 0
-        values[f"baseline.{metric}"] = base
+        values[_BASELINE[metric]] = base
         current = image.metrics.get(metric)
         if current is None:
-            problems[f"delta.{metric}"] = (
+            problems[_DELTA[metric]] = (
                 image.metric_problems.get(metric)
                 or image.data_error
                 or f"{metric} is not available"
             )
         else:
-            values[f"delta.{metric}"] = current - base
+            values[_DELTA[metric]] = current - base
     return dataclasses.replace(image, metrics=values, metric_problems=problems)
+
+
+_BASELINE = {metric: f"baseline.{metric}" for metric in CATALOGUE}
+_DELTA = {metric: f"delta.{metric}" for metric in CATALOGUE}
 
 
 def compare_with_file(

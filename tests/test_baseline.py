@@ -184,6 +184,15 @@ def test_the_file_is_stable_and_sorted() -> None:
     assert bl.dump(first) == bl.dump(second)
     text = bl.dump(first)
     assert list(json.loads(text)["repositories"]) == ["alpha/a", "alpha/z", "zeta/b"]
+    # One line per repository, so a review shows exactly the repositories that changed.
+    repository_lines = [line for line in text.splitlines() if line.startswith("    ")]
+    assert [line.split(":")[0].strip() for line in repository_lines] == [
+        '"alpha/a"',
+        '"alpha/z"',
+        '"zeta/b"',
+    ]
+    assert text.startswith('{\n  "format": "gate-baseline",\n  "metrics": ["imageVulAsap", ')
+    assert text.endswith('  "taken_at": "T",\n  "version": 1\n}\n')
     assert bl.parse(text.encode(), "b.json") == first  # read back as written
 
 
