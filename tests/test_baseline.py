@@ -577,3 +577,27 @@ def test_a_no_op_update_leaves_the_file_unchanged(work: Path) -> None:
     done = gate("baseline", "--update", "b.json", *args, cwd=work)
     assert done.returncode == 0
     assert (work / "b.json").read_bytes() == before
+
+
+def test_compare_to_before_deploy_with_image_references(work: Path) -> None:
+    snapshot(
+        work / "r.json",
+        ("prod", "api", "prod", counters(3)),
+        ("prod", "api", "v2", counters(3)),
+        ("prod", "api", "v3", counters(4)),
+    )
+    args = ("check", "--snapshot", "r.json", "--policy", "delta.yaml", "--compare-to", "prod")
+    same = gate(*args, "--image", "registry.cn-hangzhou.aliyuncs.com/prod/api:v2", cwd=work)
+    assert same.returncode == 0, same.stdout
+    worse = gate(*args, "--image", "registry.cn-hangzhou.aliyuncs.com/prod/api:v3", cwd=work)
+    assert worse.returncode == 1
+    assert "imageVulAsap = 4 (+1 vs baseline 3)" in worse.stdout
+    assert "Selected 1 image(s)" in worse.stdout
+
+
+def test_an_unreadable_current_counter_has_no_delta() -> None:
+    image = make_image("ns", "api", "v1", metrics={}, data_error="RiskLevelDetail is not JSON")
+    baseline = bl.Baseline("T", {"ns/api": bl.Entry(counters={"imageVulAsap": 1})})
+    (attached,), _ = bl.compare_with_file([image], baseline, ["imageVulAsap"], label="b.json")
+    assert attached.metrics == {"baseline.imageVulAsap": 1}
+    assert attached.metric_problems["delta.imageVulAsap"] == "RiskLevelDetail is not JSON"
