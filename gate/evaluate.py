@@ -53,14 +53,26 @@ if TYPE_CHECKING:  # only --image runs need the module
     from gate.imageref import ImageRef
 
 EXPIRING_DAYS = 14
+MISSING_NAMESPACE = "<missing namespace>"  # as gate.source.normalize names it
 
 
 def select_images(images: Sequence[Image], namespaces: Sequence[str] | None) -> list[Image]:
-    """Images whose namespace matches one of the globs (``None``: every image)."""
+    """Images whose namespace matches one of the globs (``None``: every image).
+
+    An image whose namespace the ranking did not give (``RepoNamespace`` missing, null or
+    not a string: see :data:`~gate.source.normalize.MISSING_NAMESPACE`) might be in any
+    namespace, so every selection takes it; it carries a data error, which mandatory rules
+    turn into ``error`` (fail closed) rather than letting it disappear.
+    """
     if namespaces is None:
         return list(images)
     regex = re.compile("|".join(f"(?:{fnmatch.translate(p.strip())})" for p in namespaces))
-    return [image for image in images if regex.match(image.namespace)]
+    return [
+        image
+        for image in images
+        if regex.match(image.namespace)
+        or (image.namespace == MISSING_NAMESPACE and image.data_error is not None)
+    ]
 
 
 def select(
