@@ -551,6 +551,34 @@ def _inapplicable(
     metavar="MB",
     help="Refuse a snapshot larger than this many MiB (exit 3).",
 )
+@click.option(
+    "--baseline",
+    "baseline_path",
+    metavar="FILE",
+    envvar="GATE_BASELINE",
+    show_envvar=True,
+    callback=_not_empty,
+    help="Compare each image with its repository's entry in FILE (from 'gate baseline'): "
+    "rules may use baseline.<metric> and delta.<metric>; reports show both numbers.",
+)
+@click.option(
+    "--compare-to",
+    metavar="TAG",
+    envvar="GATE_COMPARE_TO",
+    show_envvar=True,
+    callback=_not_empty,
+    help="Compare each image with the image of the same repository tagged TAG (globs "
+    "allowed, e.g. 'prod-*') in the same ranking, instead of a baseline file.",
+)
+@click.option(
+    "--codequality",
+    "codequality_path",
+    metavar="PATH",
+    envvar="GATE_CODEQUALITY",
+    show_envvar=True,
+    callback=_not_empty,
+    help="Write a GitLab Code Quality report (artifacts:reports:codequality) to PATH.",
+)
 @handle_errors
 @without_cyclic_gc
 @click.pass_context
@@ -579,6 +607,7 @@ def check(ctx: click.Context, /, **params: Any) -> None:
         "json": params["json_path"],
         "junit": params["junit_path"],
         "summary": params["summary_path"],
+        "codequality": params["codequality_path"],
     }
     files = ReportFiles(
         paths,
@@ -589,8 +618,17 @@ def check(ctx: click.Context, /, **params: Any) -> None:
         ),
     )
     clash = _clashing_outputs(
-        {"--json": paths["json"], "--junit": paths["junit"], "--summary": paths["summary"]},
-        inputs={"--snapshot": params["snapshot"], **_policy_inputs(params["policies"])},
+        {
+            "--json": paths["json"],
+            "--junit": paths["junit"],
+            "--summary": paths["summary"],
+            "--codequality": paths["codequality"],
+        },
+        inputs={
+            "--snapshot": params["snapshot"],
+            "--baseline": params["baseline_path"],
+            **_policy_inputs(params["policies"]),
+        },
     )
     if clash is not None:
         # Replace only the reports that are not part of the clash: writing to those would
@@ -653,6 +691,8 @@ def _check_request(ctx: click.Context, params: dict[str, Any]) -> tuple[CheckReq
         override=params["override"],
         require_images=params["require_images"],
         live=_live(ctx, params),
+        baseline=params["baseline_path"],
+        compare_to=params["compare_to"],
     )
     return request, notes
 
@@ -824,6 +864,151 @@ def fetch(ctx: click.Context, /, output: str, **params: Any) -> None:
     )
 
 
+# --- baseline ----------------------------------------------------------------------------
+
+
+@cli.command(
+    "baseline",
+    epilog="Exit codes: 0 written, 2 usage or policy error, 3 the ranking could not be obtained.",
+)
+@click.option(
+    "--output",
+    "-o",
+    metavar="FILE",
+    callback=_not_empty,
+    help="Where to write the baseline ('-' for stdout). With --update: default the same file.",
+)
+@click.option(
+    "--update",
+    metavar="FILE",
+    callback=_not_empty,
+    help="Ratchet this baseline: lower the counters that improved, keep the others.",
+)
+@click.option(
+    "--accept-increase",
+    metavar="REASON",
+    help="With --update: also raise the counters that went up, recording REASON in the file.",
+)
+@click.option(
+    "--policy",
+    "-p",
+    "policies",
+    multiple=True,
+    envvar="GATE_POLICY",
+    show_envvar=True,
+    metavar="PATH",
+    callback=_not_empty,
+    help="Policy file or directory; their counters are recorded. Default: the bundled policy.",
+)
+@click.option(
+    "--namespace",
+    "-n",
+    "namespaces",
+    multiple=True,
+    envvar="GATE_NAMESPACE",
+    show_envvar=True,
+    metavar="NS",
+    callback=_not_empty,
+    help="Registry namespace to record; globs allowed. Repeatable.",
+)
+@click.option(
+    "--all-namespaces", is_flag=True, envvar="GATE_ALL_NAMESPACES", help="Record every image."
+)
+@click.option(
+    "--image",
+    "images",
+    multiple=True,
+    metavar="REF",
+    callback=_not_empty,
+    help="Record this image's repository. Repeatable.",
+)
+@click.option(
+    "--snapshot",
+    metavar="FILE",
+    envvar="GATE_SNAPSHOT",
+    show_envvar=True,
+    callback=_not_empty,
+    help="Read a saved API response instead of calling the API ('-': standard input).",
+)
+@click.option(
+    "--max-age",
+    metavar="DURATION",
+    callback=_not_empty,
+    help="Refuse a snapshot older than this (e.g. 24h).",
+)
+@click.option("--demo", is_flag=True, help="Record the bundled sample response.")
+@live_options
+@click.option(
+    "--max-snapshot-mb",
+    type=click.IntRange(1, 1_048_576),
+    default=1024,
+    show_default=True,
+    metavar="MB",
+    help="Refuse a snapshot larger than this many MiB (exit 3).",
+)
+@handle_errors
+@click.pass_context
+def baseline(ctx: click.Context, /, **params: Any) -> None:
+    """Record, per namespace/repository, the counters the policies use, for 'gate check
+    --baseline FILE'; or ratchet a baseline with --update FILE.
+
+    \b
+    Examples:
+      gate baseline -o gate-baseline.json --snapshot ranking.json --all-namespaces
+      gate baseline --update gate-baseline.json --snapshot ranking.json --all-namespaces
+      gate baseline --update gate-baseline.json --all-namespaces \\
+        --accept-increase "SEC-9: new base image"
+    """
+    from gate.baseline import dump
+    from gate.report.files import write_atomic
+    from gate.run import CheckRequest, read_baseline, run_baseline
+
+    update, output = params["update"], params["output"]
+    if update is None and output is None:
+        raise UsageError("say where to write: -o FILE (new baseline) or --update FILE (ratchet)")
+    target = output or update
+    if target != "-" and params["snapshot"] and _same_file(target, params["snapshot"]):
+        raise UsageError(f"{target} is the --snapshot input; write the baseline elsewhere")
+    request = CheckRequest(
+        policies=params["policies"],
+        namespaces=params["namespaces"],
+        all_namespaces=params["all_namespaces"],
+        images=params["images"],
+        demo=params["demo"],
+        snapshot=params["snapshot"],
+        max_snapshot_bytes=params["max_snapshot_mb"] * 1024 * 1024,
+        max_age=_parse_max_age(params["max_age"]),
+        live=_live(ctx, params),
+    )
+    done = run_baseline(
+        request,
+        update=read_baseline(update) if update is not None else None,
+        accept_increase=params["accept_increase"],
+    )
+    write_atomic(target, dump(done.baseline))
+    for line in done.changes:
+        click.echo(_printable(line), err=True)
+    for note in done.notes:
+        click.echo(_printable(f"warning: {note}"), err=True)
+    where = "stdout" if target == "-" else target
+    entries = len(done.baseline.entries)
+    if update is None:
+        message = f"recorded {entries} repository(ies) from {done.images} image(s) to {where}"
+    else:
+        lowered = sum(line.startswith("lowered") for line in done.changes)
+        raised = sum(line.startswith("raised") for line in done.changes)
+        message = (
+            f"updated {where}: {lowered} counter(s) lowered, {raised} raised, {done.refused} "
+            f"increase(s) refused, {len(done.stale)} stale entr(ies) kept; {entries} "
+            "repository(ies)"
+        )
+    click.echo(_printable(message), err=True)
+
+
+def _same_file(a: str, b: str) -> bool:
+    return a != "-" and b != "-" and os.path.realpath(a) == os.path.realpath(b)
+
+
 # --- validate, metrics, schema -----------------------------------------------------------
 
 
@@ -842,9 +1027,15 @@ def validate(paths: tuple[str, ...]) -> None:
     for result in results:
         if result.policy is not None:
             policy = result.policy
+            reads = any("." in m for r in policy.rules for m in r.condition.metrics)
             click.echo(
                 f"ok  {policy.file}: policy '{policy.name}', {len(policy.rules)} rule(s), "
                 f"{len(policy.waivers)} waiver(s)"
+                + (
+                    "; reads a baseline: check with --baseline FILE or --compare-to TAG"
+                    if reads
+                    else ""
+                )
             )
     problems = [problem for result in results for problem in result.problems]
     if problems:
@@ -864,6 +1055,11 @@ def metrics() -> None:
     click.echo("\nNumeric fields of the image record:")
     for name, meaning in IMAGE_FIELDS.items():
         click.echo(f"  {name:<{width}}  {meaning}")
+    from gate.policy.metrics import COMPARISONS
+
+    click.echo("\nAgainst a baseline (gate check --baseline FILE or --compare-to TAG):")
+    for prefix, meaning in COMPARISONS.items():
+        click.echo(f"  {prefix + '.<metric>':<{width}}  {meaning}")
 
 
 @cli.command()
@@ -932,7 +1128,12 @@ def run_policy_tests(
     sys.exit(run.exit_code(require_coverage=require_coverage))
 
 
-REPORT_OPTIONS = {"--json": "json", "--junit": "junit", "--summary": "summary"}
+REPORT_OPTIONS = {
+    "--json": "json",
+    "--junit": "junit",
+    "--summary": "summary",
+    "--codequality": "codequality",
+}
 
 
 def _requested_reports(args: Sequence[str]) -> dict[str, str | None]:

@@ -144,6 +144,8 @@ class Rule:
     condition: Condition
     enforcement: Enforcement
     scope: Scope | None = None
+    line: int | None = None
+    """Line of the rule in its policy file (1-based), when known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +261,27 @@ class SourceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Comparison:
+    """What the images were compared with: a baseline file (``--baseline``) or the image with
+    another tag in the same ranking (``--compare-to``)."""
+
+    kind: str  # "file" or "tag"
+    source: str
+    """The baseline file as given, or the compared tag (a glob)."""
+    taken_at: str | None = None
+    """When the baseline file was recorded (and last ratcheted)."""
+    missing: tuple[str, ...] = ()
+    """Images without a baseline: no entry in the file (compared with zero), or no image
+    with the compared tag in their repository (baseline missing)."""
+
+    def describe(self) -> str:
+        if self.kind == "file":
+            taken = f" (taken {self.taken_at})" if self.taken_at else ""
+            return f"baseline {self.source}{taken}"
+        return f"the image tagged '{self.source}' of the same repository, in the same ranking"
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """Everything one run concluded. The exit code is a property of this value."""
 
@@ -276,6 +299,8 @@ class Report:
     unmatched: tuple[str, ...] = ()
     """``--namespace`` patterns that matched no ranked image (each is a warning: see
     :attr:`notes`)."""
+    comparison: Comparison | None = None
+    """The baseline the images were compared with (``--baseline``, ``--compare-to``)."""
     _counts: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def summary(self) -> dict[str, int]:

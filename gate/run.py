@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from gate.errors import UsageError
 
 if TYPE_CHECKING:
+    from gate.baseline import Baseline
     from gate.imageref import ImageRef
     from gate.model import Image, Policy, Report, SourceInfo
     from gate.source.snapshot import Snapshot
@@ -82,6 +83,12 @@ class CheckRequest:
     override: str | None = None
     require_images: bool = False
     live: LiveOptions = field(default_factory=LiveOptions)
+    baseline: str | None = None
+    """A baseline file (``gate baseline -o FILE``): rules may read ``baseline.<metric>`` and
+    ``delta.<metric>``, and reports show each counter against it."""
+    compare_to: str | None = None
+    """Compare each image with the image of its repository with this tag (a glob) in the
+    same ranking, instead of a baseline file."""
 
 
 def validate_request(request: CheckRequest) -> None:
@@ -139,8 +146,9 @@ def load_policies(request: CheckRequest) -> tuple[Policy, ...]:
 
 
 def wanted_metrics(policies: Sequence[Policy]) -> set[str]:
-    """The metrics some rule reads: the only ones kept from the ranking."""
-    return {m for p in policies for r in p.rules for m in r.condition.metrics}
+    """The metrics some rule reads: the only ones kept from the ranking (``delta.X`` and
+    ``baseline.X`` read ``X``)."""
+    return {m.rpartition(".")[2] for p in policies for r in p.rules for m in r.condition.metrics}
 
 
 def fetch_live(live: LiveOptions) -> Snapshot:
@@ -226,8 +234,10 @@ def evaluate_ranking(
     body: dict[str, Any],
     source: SourceInfo,
     refs: Sequence[ImageRef],
+    baseline: Baseline | None = None,
 ) -> Report:
-    """Normalise, select and evaluate (the pure part of a check)."""
+    """Normalise, select and evaluate (the pure part of a check); ``baseline`` is the file
+    ``request.baseline`` names, already read."""
     from gate.evaluate import evaluate, select
     from gate.model import Outcome
     from gate.source.normalize import normalize
@@ -240,6 +250,11 @@ def evaluate_ranking(
         refs=refs,
     )
     unmatched = unmatched_patterns(ranking.images, request.namespaces)
+    comparison = None
+    if baseline is not None or request.compare_to is not None:
+        from gate import baseline as compare
+
+        selected, comparison = compare.compare(request, policies, selected, ranking, baseline)
     warnings = [*source.warnings, *ranking.warnings]
     if refs:
         from gate.imageref import masked_digest_notes
@@ -264,6 +279,8 @@ def evaluate_ranking(
         import dataclasses
 
         report = dataclasses.replace(report, unmatched=unmatched)
+    if comparison is not None:
+        report = compare.annotate(report, comparison)
     return report
 
 
@@ -281,5 +298,120 @@ def run_check(request: CheckRequest) -> Report:
 
         refs = tuple(parse_image_ref(text) for text in request.images)
     policies = load_policies(request)
+    baseline = comparison_baseline(request, policies)
     data = get_ranking(request, wanted_metrics(policies))
-    return evaluate_ranking(request, policies, data.body, data.info, refs)
+    return evaluate_ranking(request, policies, data.body, data.info, refs, baseline)
+
+
+def read_baseline(path: str) -> Baseline:
+    """Read and check a baseline file (exit 2 when it is missing or not one)."""
+    from gate.baseline import MAX_BYTES, parse
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read the baseline file {path}: {exc.strerror or exc}",
+            hint="record one with 'gate baseline -o FILE' (see 'Adopting the gate on an "
+            "existing registry' in the README)",
+        ) from None
+    return parse(data, path)
+
+
+def comparison_baseline(request: CheckRequest, policies: Sequence[Policy]) -> Baseline | None:
+    """Check the request's comparison options against the policies; read the baseline file.
+
+    A rule that reads ``baseline.``/``delta.`` metrics with nothing to compare with is a
+    usage error, never a silent pass.
+    """
+    if request.baseline is not None and request.compare_to is not None:
+        raise UsageError("--baseline and --compare-to are different baselines; choose one")
+    if request.baseline is not None and not request.baseline.strip():
+        raise UsageError("--baseline is empty", hint="give the file 'gate baseline -o' wrote")
+    if request.compare_to is not None and not request.compare_to.strip():
+        raise UsageError("--compare-to is empty", hint="give a tag or a tag glob such as 'prod-*'")
+    given = request.baseline is not None or request.compare_to is not None
+    if given or any("." in m for p in policies for r in p.rules for m in r.condition.metrics):
+        from gate.baseline import require_comparison  # only runs that compare need it
+
+        require_comparison(policies, given=given)
+    return read_baseline(request.baseline) if request.baseline is not None else None
+
+
+@dataclass(frozen=True)
+class BaselineRun:
+    """What ``gate baseline`` recorded (or ratcheted), and what to tell the user."""
+
+    baseline: Baseline
+    images: int
+    """Ranked images the counters came from."""
+    notes: tuple[str, ...]
+    """Warnings: counters that could not be read, patterns that matched nothing."""
+    changes: tuple[str, ...] = ()
+    """With ``update``: one line per lowered, raised, kept (refused) counter or stale entry."""
+    refused: int = 0
+    stale: tuple[str, ...] = ()
+
+
+def run_baseline(
+    request: CheckRequest,
+    *,
+    update: Baseline | None = None,
+    accept_increase: str | None = None,
+    now: dt.datetime | None = None,
+) -> BaselineRun:
+    """Record the counters the request's policies use for every selected image, per
+    ``namespace/repository``; with ``update``, ratchet that baseline instead (lower what
+    improved; raise only with ``accept_increase``, whose reason is recorded)."""
+    from gate.baseline import base_metrics, ratchet, record
+    from gate.evaluate import select
+    from gate.source.normalize import normalize
+
+    validate_request(request)
+    if accept_increase is not None and not accept_increase.strip():
+        raise UsageError("--accept-increase needs a non-empty reason, which the file records")
+    if accept_increase is not None and update is None:
+        raise UsageError(
+            "--accept-increase applies to --update FILE",
+            hint="a new baseline (-o FILE) records the current counters as they are",
+        )
+    refs: tuple[ImageRef, ...] = ()
+    if request.images:
+        from gate.imageref import parse_image_ref
+
+        refs = tuple(parse_image_ref(text) for text in request.images)
+    policies = load_policies(request)
+    data = get_ranking(request, wanted_metrics(policies))
+    ranking = normalize(data.body, wanted_metrics(policies))
+    selected = select(
+        ranking.images,
+        namespaces=request.namespaces,
+        all_namespaces=request.all_namespaces,
+        refs=refs,
+    )
+    notes = list(ranking.warnings)
+    notes += [
+        f"--namespace {p!r} matched no ranked image"
+        for p in unmatched_patterns(ranking.images, request.namespaces)
+    ]
+    notes += [
+        f"--image {ref.text} is not in the ranking: nothing recorded for it"
+        for ref in refs
+        if not any(ref.matches(image) for image in selected)
+    ]
+    taken = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    recorded, unreadable = record(
+        selected, base_metrics(policies), taken_at=taken, ranked_at=data.info.fetched_at
+    )
+    notes += unreadable
+    if not selected:
+        notes.append("no ranked image matched the selection: the baseline has no entries")
+    if update is None:
+        return BaselineRun(recorded, len(selected), tuple(notes))
+    merged = ratchet(
+        update, recorded, accept=accept_increase.strip() if accept_increase else None, at=taken
+    )
+    return BaselineRun(
+        merged.baseline, len(selected), tuple(notes), merged.lines, merged.refused, merged.stale
+    )

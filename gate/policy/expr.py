@@ -34,7 +34,7 @@ _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
   | (?P<number>[0-9]+(?:\.[0-9]+)?(?![A-Za-z_.0-9]))
-  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)
   | (?P<op><=|>=|==|!=|<|>|\+|-|\(|\))
     """,
     re.VERBOSE,

@@ -525,6 +525,7 @@ class _Builder:
                         condition=condition,
                         enforcement=Enforcement(raw.get("enforcement", default)),
                         scope=scope,
+                        line=self.positions.of(path)[0],
                     )
                 )
         waivers: list[Waiver] = []

@@ -73,12 +73,38 @@ CATALOGUE: dict[str, str] = {**DETAIL_COUNTERS, **IMAGE_FIELDS}
 MAX_MAGNITUDE = 10**18
 
 
+#: Prefixes that read a counter against a baseline (``gate check --baseline FILE`` or
+#: ``--compare-to TAG``): ``baseline.imageVulAsap``, ``delta.imageVulAsap``.
+COMPARISONS: dict[str, str] = {
+    "baseline": "the counter in the baseline (0 when the baseline file has no entry)",
+    "delta": "current value minus baseline (the current value when the file has no entry)",
+}
+
+
 def is_metric(name: str) -> bool:
-    return name in CATALOGUE
+    return name in CATALOGUE or _is_compared(name)
+
+
+def _is_compared(name: str) -> bool:
+    prefix, dot, base = name.partition(".")
+    return bool(dot) and prefix in COMPARISONS and base in CATALOGUE
+
+
+def _suggest_compared(prefix: str, base: str) -> str | None:
+    if prefix not in COMPARISONS:
+        close = difflib.get_close_matches(prefix.lower(), list(COMPARISONS), n=1, cutoff=0.6)
+        if not close:
+            return None
+        prefix = close[0]
+    base_close = base if base in CATALOGUE else suggest(base)
+    return f"{prefix}.{base_close}" if base_close else None
 
 
 def suggest(name: str) -> str | None:
     """The closest known metric name, for "did you mean" messages."""
+    prefix, dot, base = name.partition(".")
+    if dot:
+        return _suggest_compared(prefix, base)
     lowered = {key.lower(): key for key in CATALOGUE}
     if name.lower() in lowered:
         return lowered[name.lower()]

@@ -208,6 +208,8 @@ class ConsoleFormat(Format):
         if report.refs:
             lines.append(f"  images:     {escape(', '.join(report.refs))}")
         lines.append(f"  policies:   {policies}")
+        if report.comparison is not None:
+            lines.append(f"  compared:   with {report.comparison.describe()}")
         lines.append(f"  date:       {report.now.isoformat()}")
         return "\n".join(lines)
 

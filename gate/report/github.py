@@ -189,6 +189,8 @@ class MarkdownFormat(Format):
         ]
         if report.override:
             lines += [f"**Override in effect** for soft-mandatory rules: {md(report.override)}", ""]
+        if report.comparison is not None:
+            lines += [f"Compared with {md(report.comparison.describe())}.", ""]
         notes = warnings(report)  # less what the waiver table below says
         if notes:  # right under the headline: a pass with warnings says why
             lines += ["### ⚠️ Warnings", ""]

@@ -14,7 +14,8 @@ Shape::
                  "condition", "values", "message", "waiver"}]}],
      "waivers": [{"policy", "rule", "images", "expires", "status", "reason", "owner",
                   "uses", "days_left"}],
-     "warnings": [...], "override": null | {"reason"}}
+     "warnings": [...], "override": null | {"reason"},
+     "comparison": null | {"kind": "file"|"tag", "source", "taken_at", "without_baseline"}}
 
 An image's ``verdict`` is ``pass``, ``fail``, or ``not-checked`` when no rule applied to it
 (outside every policy's scope; its ``results`` are empty): never to be counted as cleared.
@@ -131,6 +132,20 @@ def _document(report: Report, images: Any) -> dict[str, Any]:
         ],
         "warnings": list(report.notes),
         "override": {"reason": report.override} if report.override else None,
+        "comparison": _comparison(report),
+    }
+
+
+def _comparison(report: Report) -> dict[str, Any] | None:
+    """What the images were compared with (``--baseline``/``--compare-to``), or null."""
+    found = report.comparison
+    if found is None:
+        return None
+    return {
+        "kind": found.kind,
+        "source": found.source,
+        "taken_at": found.taken_at,
+        "without_baseline": list(found.missing),
     }
 
 

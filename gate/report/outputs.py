@@ -116,10 +116,28 @@ class SummaryOutput(FileOutput):
         write_atomic(self.path, error_summary(error.render(), error.exit_code))
 
 
+class CodeQualityOutput(FileOutput):
+    option = "--codequality"
+
+    def write(self, report: Report) -> Report:
+        from gate.report.codequality import CodeQualityFormat
+        from gate.report.files import write_atomic
+
+        write_atomic(self.path, CodeQualityFormat(root=os.getcwd()).render(report))
+        return report
+
+    def write_error(self, error: GateError) -> None:
+        from gate.report.codequality import error_issues
+        from gate.report.files import write_atomic
+
+        write_atomic(self.path, error_issues(error, root=os.getcwd()))
+
+
 FILE_OUTPUTS: dict[str, type[FileOutput]] = {
     "junit": JunitOutput,
     "json": JsonOutput,
     "summary": SummaryOutput,
+    "codequality": CodeQualityOutput,
 }
 """Every report file format, in the order they are written."""
 

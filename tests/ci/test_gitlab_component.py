@@ -211,6 +211,8 @@ def test_keyless_auth_through_the_job_id_token(tmp_path: Path) -> None:
         "gate-junit.xml",
         "--json",
         "gate-report.json",
+        "--codequality",
+        "gl-code-quality-report.json",
     ]
     assert token not in pipeline.log("oidc-image-gate")
     assert not Path(record["ALIBABA_CLOUD_OIDC_TOKEN_FILE"]).exists()
