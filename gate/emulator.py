@@ -1,7 +1,10 @@
 """A local stand-in for the Security Center endpoint: ``python -m gate.emulator``.
 
-Owns one small HTTP server that speaks ``GetDockerhubImageRiskRankInfo`` the way the service
-does, so end-to-end tests, CI integration tests and pipeline dry runs run offline. It serves a
+Owns one small HTTP server that speaks ``GetDockerhubImageRiskRankInfo`` and
+``DescribeImageVulList`` (vulnerability records filtered by namespace, repository, tag,
+digest and fix priority, paged with ``CurrentPage``/``PageSize``; served from a JSON file of
+records or the bundled ``demo-vulns.json``) the way the service does, so end-to-end tests,
+CI integration tests and pipeline dry runs run offline. It serves a
 saved response (a raw API body or a ``gate fetch`` snapshot; the bundled demo response by
 default) with a fresh RequestId each time, and checks every request as the service would: the
 V3 signature (with the signer's own functions), the date within 15 minutes, no nonce reused, the
@@ -13,6 +16,7 @@ the next ``fail_first`` requests fail with a chosen status and code, the next
 ``throttle_first`` are throttled (``Throttling.User``, optionally with ``x-acs-retry-after``);
 ``delay`` slows every response; ``body`` spoils the first ``body_first`` successful answers
 (every one when 0): ``truncated``, ``non-json``, ``no-ranking``, ``empty`` or ``huge``.
+With ``action`` set, faults hit only requests for that action (and count only those).
 
 Without ``--access-key`` it accepts only the documented test key pair ``gate-test-id`` /
 ``gate-test-secret``. It binds to 127.0.0.1 unless told otherwise.
@@ -41,6 +45,7 @@ from urllib.parse import unquote_plus
 import click
 
 from gate.errors import GateError
+from gate.source import vulns
 from gate.source.api import ACTION, VERSION
 from gate.source.signer import (
     DATE_FORMAT,
@@ -54,6 +59,8 @@ MAX_SKEW = dt.timedelta(minutes=15)
 MAX_REQUEST_BODY = 1024 * 1024
 BODY_FAULTS = ("truncated", "non-json", "no-ranking", "empty", "huge")
 TYPE_KEYS = {"vulAsap": "VulAsap", "baseline": "Baseline"}
+ACTIONS = (ACTION, vulns.ACTION)
+MAX_PAGE_SIZE = 100
 
 # Messages the service uses for these codes (where known); injected codes fall back to a
 # generic text.
@@ -105,6 +112,8 @@ class Faults:
     body: str | None = None
     body_first: int = 0
     huge_size: int = 100_000_000
+    action: str | None = None
+    """Only requests for this action are faulted (and counted for the fault phases)."""
 
     def __post_init__(self) -> None:
         if self.body is not None and self.body not in BODY_FAULTS:
@@ -175,11 +184,16 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         log: Callable[[str], None] | None = None,
+        vul_records: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         if not keys:
             raise ValueError("the emulator needs at least one access key")
         self.response: Mapping[str, Any] = response if response is not None else load_response(None)
         self.keys = {key.id: key for key in keys}
+        self.vul_records: tuple[Mapping[str, Any], ...] = tuple(
+            vul_records if vul_records is not None else vulns.load_records_file(vulns.DEMO_VULNS)
+        )
+        self._action_counts: dict[str, int] = {}
         self.faults = faults or Faults()
         self._address = (host, port)
         self._log = log
@@ -248,7 +262,17 @@ class Emulator:
             self._count += 1
             number = self._count
         headers = lower_headers(handler.headers.items())
-        reply = self._decide(handler, number, headers)
+        action = self.faults.action
+        if action is not None:
+            with self._lock:
+                if headers.get("x-acs-action") == action:
+                    self._action_counts[action] = self._action_counts.get(action, 0) + 1
+                    number_for_faults = self._action_counts[action]
+                else:
+                    number_for_faults = 0  # never faulted
+        else:
+            number_for_faults = number
+        reply = self._decide(handler, number_for_faults, headers)
         with self._lock:
             self._received.append(
                 Received(number, handler.command, handler.path, headers, reply.status, reply.code)
@@ -263,7 +287,10 @@ class Emulator:
             handler.close_connection = True
 
     def _decide(self, handler: _Handler, number: int, headers: Mapping[str, str]) -> _Reply:
+        """``number`` counts the requests faults apply to (0: this one is never faulted)."""
         faults = self.faults
+        if number == 0:
+            faults, number = Faults(), sys.maxsize
         if number <= faults.reset_first:
             return _Reply(0, None)
         if faults.delay:
@@ -285,12 +312,14 @@ class Emulator:
         rejection = self.verify(handler.command, path, query, headers, body)
         if rejection is not None:
             return _error(headers, rejection)
+        if headers.get("x-acs-action") == vulns.ACTION:
+            return self._serve_vul_list(query, headers, faults)
         types = [value for name, value in query if name.startswith("Types.")]
         unknown = [t for t in types if t not in TYPE_KEYS]
         if unknown:
             message = f"Specified parameter Types is not valid: {', '.join(unknown)}."
             return _error(headers, ApiError(400, "InvalidParameter", message))
-        return self._serve(types)
+        return self._serve(types, faults)
 
     def verify(
         self,
@@ -301,7 +330,7 @@ class Emulator:
         body: bytes,
     ) -> ApiError | None:
         """Check one request as the service would; ``None`` when it is acceptable."""
-        if path != "/" or headers.get("x-acs-action") != ACTION:
+        if path != "/" or headers.get("x-acs-action") not in ACTIONS:
             return ApiError(404, "InvalidAction.NotFound")
         if headers.get("x-acs-version") != VERSION:
             return ApiError(400, "InvalidVersion")
@@ -354,13 +383,55 @@ class Emulator:
             self._nonces[nonce] = now
         return None
 
-    def _serve(self, types: list[str]) -> _Reply:
-        request_id = new_request_id()
+    def _spoil(self, faults: Faults) -> str | None:
+        """The body fault for this successful answer, if any."""
         with self._lock:
             self._served += 1
             served = self._served
-        fault = self.faults.body
-        if fault is not None and (self.faults.body_first == 0 or served <= self.faults.body_first):
+        fault = faults.body
+        if fault is not None and (faults.body_first == 0 or served <= faults.body_first):
+            return fault
+        return None
+
+    def _serve_vul_list(
+        self, query: list[tuple[str, str]], headers: Mapping[str, str], faults: Faults
+    ) -> _Reply:
+        """DescribeImageVulList: ``Type=cve`` required; filters and paging as the service."""
+        params = dict(query)
+        kind = params.get("Type")
+        if kind is None:
+            return _error(
+                headers, ApiError(400, "MissingType", "Type is mandatory for this action.")
+            )
+        if kind != "cve":
+            message = f"Specified parameter Type is not valid: {kind}."
+            return _error(headers, ApiError(400, "InvalidParameter", message))
+        try:
+            page = int(params.get("CurrentPage", "1"))
+            size = int(params.get("PageSize", "10"))
+        except ValueError:
+            return _error(headers, ApiError(400, "InvalidParameter"))
+        if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
+            message = f"CurrentPage must be 1 or more and PageSize 1 to {MAX_PAGE_SIZE}."
+            return _error(headers, ApiError(400, "InvalidParameter", message))
+        request_id = new_request_id()
+        fault = self._spoil(faults)
+        if fault is not None:
+            return self._spoiled(fault, request_id, records=True)
+        found = [dict(r) for r in self.vul_records if vulns.matches(r, query)]
+        body = {
+            "RequestId": request_id,
+            "CurrentPage": page,
+            "PageSize": size,
+            "TotalCount": len(found),
+            "VulRecords": found[(page - 1) * size : page * size],
+        }
+        return _Reply(200, None, request_id, _json(body))
+
+    def _serve(self, types: list[str], faults: Faults) -> _Reply:
+        request_id = new_request_id()
+        fault = self._spoil(faults)
+        if fault is not None:
             return self._spoiled(fault, request_id)
         body = dict(self.response)
         body["RequestId"] = request_id
@@ -370,16 +441,20 @@ class Emulator:
             body["RiskRankInfo"] = {k: v for k, v in ranking.items() if k not in dropped}
         return _Reply(200, None, request_id, _json(body))
 
-    def _spoiled(self, fault: str, request_id: str) -> _Reply:
+    def _spoiled(self, fault: str, request_id: str, *, records: bool = False) -> _Reply:
         code = f"fault:{fault}"
         if fault == "truncated":
-            data = _json({**self.response, "RequestId": request_id})
+            whole = {"VulRecords": list(self.vul_records)} if records else self.response
+            data = _json({**whole, "RequestId": request_id})
             return _Reply(200, code, request_id, data[: len(data) // 2], length=len(data))
         if fault == "non-json":
             page = b"<!DOCTYPE html><html><body><h1>Welcome to the guest network</h1></body></html>"
             return _Reply(200, code, request_id, page, content_type="text/html; charset=utf-8")
         if fault == "no-ranking":
             return _Reply(200, code, request_id, _json({"RequestId": request_id}))
+        if fault == "empty" and records:
+            body = _json({"RequestId": request_id, "TotalCount": 0, "VulRecords": []})
+            return _Reply(200, code, request_id, body)
         if fault == "empty":
             ranking: dict[str, list[Any]] = {"VulAsap": [], "Baseline": []}
             body = _json({"RequestId": request_id, "RiskRankInfo": ranking})
@@ -623,6 +698,19 @@ def _write_huge(handler: _Handler, request_id: str, size: int, stop: threading.E
     metavar="BYTES",
     help="Size of the --body huge answer.",
 )
+@click.option(
+    "--vulns",
+    "vulns_path",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help='DescribeImageVulList records to serve (a JSON list, or {"VulRecords": [...]}). '
+    "Default: the bundled demo records.",
+)
+@click.option(
+    "--fault-action",
+    type=click.Choice(ACTIONS),
+    help="Inject the faults only into requests for this action. Default: every request.",
+)
 @click.option("--quiet", is_flag=True, help="Do not log requests to stderr.")
 def main(
     response_path: str | None,
@@ -640,9 +728,12 @@ def main(
     body: str | None,
     body_first: int,
     huge_size: int,
+    vulns_path: str | None,
+    fault_action: str | None,
     quiet: bool,
 ) -> None:
-    """Serve GetDockerhubImageRiskRankInfo locally, checking requests like Security Center.
+    """Serve GetDockerhubImageRiskRankInfo and DescribeImageVulList locally, checking
+    requests like Security Center.
 
     Point the gate at it with --endpoint http://127.0.0.1:PORT and the credentials
     ALIBABA_CLOUD_ACCESS_KEY_ID=gate-test-id ALIBABA_CLOUD_ACCESS_KEY_SECRET=gate-test-secret.
@@ -658,6 +749,7 @@ def main(
         keys.append(AccessKey(DEFAULT_KEY.id, DEFAULT_KEY.secret, sts_token))
     try:
         response = load_response(response_path)
+        records = vulns.load_records_file(vulns_path or vulns.DEMO_VULNS)
     except OSError as exc:
         raise click.BadParameter(str(exc), param_hint="--response") from None
     except GateError as exc:
@@ -673,9 +765,12 @@ def main(
         body=body,
         body_first=body_first,
         huge_size=huge_size,
+        action=fault_action,
     )
     log = None if quiet else (lambda line: click.echo(line, err=True))
-    emulator = Emulator(response, keys=keys, faults=faults, host=host, port=port, log=log)
+    emulator = Emulator(
+        response, keys=keys, faults=faults, host=host, port=port, log=log, vul_records=records
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
