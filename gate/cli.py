@@ -539,6 +539,26 @@ def _inapplicable(
     show_envvar=True,
     help="Print only the summary and verdict lines.",
 )
+@click.option(
+    "--explain",
+    is_flag=True,
+    envvar="GATE_EXPLAIN",
+    show_envvar=True,
+    help="Show the vulnerability records (CVE, package, fix, first seen) behind each blocking "
+    "vulnerability result, fetched with DescribeImageVulList (needs "
+    "yundun-sas:DescribeImageVulList; --demo uses bundled sample records). Never changes "
+    "the verdict.",
+)
+@click.option(
+    "--explain-max-images",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    envvar="GATE_EXPLAIN_MAX_IMAGES",
+    show_envvar=True,
+    metavar="N",
+    help="Explain at most N images (4 at a time, within --timeout).",
+)
 @live_options
 @click.option(
     "--max-snapshot-mb",
@@ -650,6 +670,8 @@ def _check_request(ctx: click.Context, params: dict[str, Any]) -> tuple[CheckReq
         override=params["override"],
         require_images=params["require_images"],
         live=_live(ctx, params),
+        explain=params["explain"],
+        explain_max_images=params["explain_max_images"],
     )
     return request, notes
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from gate.imageref import ImageRef
     from gate.model import Image, Policy, Report, SourceInfo
     from gate.source.snapshot import Snapshot
+    from gate.source.vulns import RecordSource
 
 DEMO_RESPONSE = Path(__file__).parent / "data" / "demo-response.json"
 UNRANKED_CHOICES = ("pass", "warn", "fail")
@@ -82,6 +83,12 @@ class CheckRequest:
     override: str | None = None
     require_images: bool = False
     live: LiveOptions = field(default_factory=LiveOptions)
+    explain: bool = False
+    """Fetch the vulnerability records behind blocking vulnerability results
+    (``DescribeImageVulList``; the bundled sample records with ``demo``). Never changes
+    the verdict; an image whose records cannot be had says why."""
+    explain_max_images: int = 10
+    """Explain at most this many images (the others say they were skipped)."""
 
 
 def validate_request(request: CheckRequest) -> None:
@@ -125,6 +132,8 @@ def validate_request(request: CheckRequest) -> None:
         raise UsageError("--max-age applies to --snapshot files")
     if request.snapshot is not None and not request.snapshot:
         raise UsageError("--snapshot is empty", hint="give a file, or '-' for standard input")
+    if request.explain_max_images < 1:
+        raise UsageError("--explain-max-images must be 1 or more")
 
 
 def load_policies(request: CheckRequest) -> tuple[Policy, ...]:
@@ -264,6 +273,9 @@ def run_check(request: CheckRequest) -> Report:
     an impossible request or an invalid policy, and :class:`~gate.errors.SourceError` (exit 3)
     when the ranking cannot be obtained or read. Nothing is printed.
     """
+    import time
+
+    started = time.monotonic()
     validate_request(request)
     refs: tuple[ImageRef, ...] = ()
     if request.images:
@@ -272,4 +284,54 @@ def run_check(request: CheckRequest) -> Report:
         refs = tuple(parse_image_ref(text) for text in request.images)
     policies = load_policies(request)
     data = get_ranking(request, wanted_metrics(policies))
-    return evaluate_ranking(request, policies, data.body, data.info, refs)
+    report = evaluate_ranking(request, policies, data.body, data.info, refs)
+    if request.explain:
+        report = explain_report(report, request, started)
+    return report
+
+
+def record_source(request: CheckRequest, timeout: float) -> RecordSource:
+    """Where vulnerability records come from: the bundled sample for the demo, else the API
+    (also for a snapshot: the records are not in it). Raises GateError (no credentials...)."""
+    from gate.source import vulns
+
+    if request.demo:
+        return vulns.demo_records()
+    from gate.source import api
+
+    live = request.live
+    session = api.open_session(
+        region=live.region,
+        region_origin=live.region_origin,
+        endpoint=live.endpoint,
+        retries=live.retries,
+        timeout=timeout,
+        max_body_bytes=live.max_response_bytes,
+        log=live.log,
+    )
+    return vulns.LiveRecords(session)
+
+
+def explain_report(report: Report, request: CheckRequest, started: float) -> Report:
+    """``report`` with the records behind its blocking vulnerability results, fetched
+    within what is left of ``request.live.timeout`` (counted from ``started``)."""
+    import time
+
+    from gate import explain
+    from gate.errors import GateError
+
+    if not explain.candidates(report):
+        return report
+    timeout = request.live.timeout
+    deadline = started + timeout
+    try:
+        source = record_source(request, max(deadline - time.monotonic(), 0.001))
+    except GateError as exc:
+        return explain.unavailable(report, exc.message)
+    return explain.explain(
+        report,
+        source,
+        max_images=request.explain_max_images,
+        deadline=deadline,
+        timeout=timeout,
+    )

@@ -171,5 +171,16 @@ class ConsoleFormat(Format):
                 lines.append(
                     '             soft-mandatory: --override "REASON" lets this pass, recorded'
                 )
+        lines += _explanation_lines(entry)
         lines.append("")
         return lines
+
+
+def _explanation_lines(entry: ImageReport) -> list[str]:
+    """The vulnerability records behind the blocking results (``--explain``), if any."""
+    if entry.explanation is None:
+        return []
+    from gate.explain import text_lines
+
+    head, records = text_lines(entry.explanation)
+    return [f"    {one_line(head)}", *(f"      - {one_line(line)}" for line in records)]

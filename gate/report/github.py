@@ -183,6 +183,7 @@ class MarkdownFormat(Format):
             if items:
                 lines += [f"### {title}", ""]
                 lines += _table(_RESULT_HEADER, _result_rows(items), noun)
+        lines += _explanation_section(report)
         if report.verdict == "pass" and not any(
             r.outcome is not Outcome.PASS for e in report.images for r in e.results
         ):
@@ -215,6 +216,26 @@ class MarkdownFormat(Format):
                 lines.append(f"- …and {len(report.warnings) - MAX_NOTES} more in the JSON report")
             lines.append("")
         return "\n".join(lines)
+
+
+def _explanation_section(report: Report) -> list[str]:
+    """The vulnerability records behind blocking results (``--explain``): the worst few per
+    image, at most :data:`MAX_ROWS` images."""
+    explained = [e for e in report.images if e.explanation is not None]
+    if not explained:
+        return []
+    from gate.explain import text_lines
+
+    lines = ["### Vulnerability detail", ""]
+    for entry in explained[:MAX_ROWS]:
+        assert entry.explanation is not None
+        head, records = text_lines(entry.explanation)
+        lines.append(f"- **{md(entry.image.name)}**: {md(head, 1000)}")
+        lines += [f"  - {md(line, 1000)}" for line in records]
+    if len(explained) > MAX_ROWS:
+        lines.append(f"- …and {len(explained) - MAX_ROWS} more image(s) in the JSON report")
+    lines.append("")
+    return lines
 
 
 def error_summary(message: str, exit_code: int) -> str:

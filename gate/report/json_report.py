@@ -65,6 +65,15 @@ def _result(result: Result) -> dict[str, Any]:
     }
 
 
+def _explanation(entry: ImageReport) -> dict[str, Any]:
+    """``{"explanation": ...}`` for an image ``--explain`` explained, else nothing."""
+    if entry.explanation is None:
+        return {}
+    from gate.explain import to_json
+
+    return {"explanation": to_json(entry.explanation)}
+
+
 def _image(entry: ImageReport) -> dict[str, Any]:
     return {
         "namespace": entry.image.namespace,
@@ -76,6 +85,7 @@ def _image(entry: ImageReport) -> dict[str, Any]:
         "ranked_in": list(entry.image.ranked_in),
         "verdict": entry.verdict,
         "results": [_result(r) for r in entry.results],
+        **_explanation(entry),
     }
 
 
@@ -165,8 +175,12 @@ def _image_text(entry: ImageReport, results: str) -> str:
         f'      "image_id": {_string(image.image_id)},\n'
         f'      "ranked_in": {ranked_in},\n'
         f'      "verdict": {_string(entry.verdict)},\n'
-        f'      "results": {results}\n'
-        "    }"
+        f'      "results": {results}'
+        + "".join(
+            f',\n      "{key}": ' + json.dumps(value, indent=2).replace("\n", "\n      ")
+            for key, value in _explanation(entry).items()
+        )
+        + "\n    }"
     )
 
 

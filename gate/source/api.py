@@ -383,7 +383,7 @@ class _Success:
     request_id: str | None
 
 
-def _api_hint(code: str, status: int, sent_date: str | None) -> str | None:
+def _api_hint(code: str, status: int, sent_date: str | None, action: str = ACTION) -> str | None:
     if code.startswith("Throttling"):
         return THROTTLE_HINT
     if code == "SignatureDoesNotMatch":
@@ -397,7 +397,7 @@ def _api_hint(code: str, status: int, sent_date: str | None) -> str | None:
             f"clock: synchronise this machine's clock (NTP){said}"
         )
     if status == 403 or code == "NoPermission" or code.startswith("Forbidden"):
-        return RAM_HINT
+        return RAM_HINT.replace(ACTION, action)
     if code.startswith("InvalidAction") or code == "InvalidVersion":
         return "the endpoint does not serve Security Center API 2018-12-03: check --endpoint"
     if status >= 500:
@@ -405,7 +405,9 @@ def _api_hint(code: str, status: int, sent_date: str | None) -> str | None:
     return None
 
 
-def _error_failure(response: httpx.Response, body: bytes, now: dt.datetime) -> _Failure:
+def _error_failure(
+    response: httpx.Response, body: bytes, now: dt.datetime, action: str = ACTION
+) -> _Failure:
     status = response.status_code
     envelope: dict[str, Any] = {}
     try:
@@ -424,7 +426,7 @@ def _error_failure(response: httpx.Response, body: bytes, now: dt.datetime) -> _
     return _Failure(
         message=f"Security Center {verb}: {text}",
         retryable=retryable,
-        hint=_api_hint(code, status, response.request.headers.get("x-acs-date")),
+        hint=_api_hint(code, status, response.request.headers.get("x-acs-date"), action),
         code=code or None,
         status=status,
         request_id=request_id,
@@ -1033,7 +1035,7 @@ def _attempt(
     if 300 <= status < 400:
         return _redirect_failure(response)
     if status >= 400:
-        return _error_failure(response, body, now())
+        return _error_failure(response, body, now(), action)
     return _body_failure(response, body, check_body)
 
 

@@ -47,7 +47,8 @@ _FIXED_IN = re.compile(
 
 @dataclass(frozen=True)
 class Page:
-    """What one query returned: the records (fixed ones dropped) and the API's count."""
+    """What one query returned: the open records and how many there are (the API's count
+    less the records it marks as fixed)."""
 
     records: tuple[VulRecord, ...]
     total: int
@@ -57,7 +58,10 @@ class Page:
 class RecordSource(Protocol):
     """Where vulnerability records come from."""
 
-    label: str
+    @property
+    def label(self) -> str:
+        """Where, for the reports: ``api`` or ``demo``."""
+        ...
 
     def fetch(self, image: Image, necessity: str, *, deadline: float, timeout: float) -> Page:
         """The image's records of one fix priority; raises SourceError."""
@@ -232,10 +236,11 @@ class LiveRecords:
             seen += len(items)
             total = _total(answer.body, seen)
             kept.extend(r for r in map(read_record, items) if _keep(r, necessity))  # type: ignore[misc]
+            open_total = total - (seen - len(kept))
             if not items or seen >= total:
-                return Page(tuple(kept), total)
+                return Page(tuple(kept), open_total)
             if seen >= self.max_records:
-                return Page(tuple(kept), total, truncated=True)
+                return Page(tuple(kept), open_total, truncated=True)
             page += 1
 
 
@@ -291,7 +296,7 @@ class FileRecords:
         query = image_query(image, necessity)
         found = [read_record(raw) for raw in self.records if matches(raw, query)]
         kept = [r for r in found if r is not None and _keep(r, necessity)]
-        return Page(tuple(kept), len(found))
+        return Page(tuple(kept), len(kept))
 
 
 def demo_records() -> FileRecords:
