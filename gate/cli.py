@@ -871,6 +871,19 @@ def metrics() -> None:
     click.echo("\nNumeric fields of the image record:")
     for name, meaning in IMAGE_FIELDS.items():
         click.echo(f"  {name:<{width}}  {meaning}")
+    _echo_record_metrics(width)
+
+
+def _echo_record_metrics(width: int) -> None:
+    from gate.policy.metrics import RECORD_AGE_FORM, RECORD_AGE_MEANING, RECORD_METRICS
+
+    click.echo(
+        "\nCounted from the image's vulnerability records (DescribeImageVulList; fetched for "
+        "the images such a rule applies to; needs yundun-sas:DescribeImageVulList):"
+    )
+    for name, meaning in RECORD_METRICS.items():
+        click.echo(f"  {name:<{width}}  {meaning}")
+    click.echo(f"  {RECORD_AGE_FORM:<{width}}  {RECORD_AGE_MEANING}")
 
 
 @cli.command()

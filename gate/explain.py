@@ -5,8 +5,9 @@ same report with an :class:`~gate.model.Explanation` on each image it explains. 
 changes a result or the verdict; when the records cannot be had, the explanation says why.
 
 Which images: every image with a blocking result (``fail`` or ``error``) from a rule that
-reads ``imageVulAsap``, ``imageVulLater`` or ``imageVulNntf``; which records: the fix
-priorities those rules read. Bounded: at most ``max_images`` images (in report order; the
+reads ``imageVulAsap``, ``imageVulLater`` or ``imageVulNntf`` or a record metric
+(``fixableVulAsap``, ``vulLaterOlderThan30d``, ...); which records: the fix priorities those
+rules read. Bounded: at most ``max_images`` images (in report order; the
 others say they were skipped), ``workers`` at a time, every call inside one deadline, with
 the API client's retries and throttling back-off.
 """
@@ -19,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from gate.errors import GateError
 from gate.model import NECESSITIES, Explanation, ImageReport, Policy, Report, VulRecord
+from gate.policy.metrics import record_metric
 from gate.source.vulns import RecordSource, worst_first
 
 VUL_METRICS: Mapping[str, str] = {
@@ -41,6 +43,11 @@ def rule_necessities(policies: Sequence[Policy]) -> dict[tuple[str, str], tuple[
     for policy in policies:
         for rule in policy.rules:
             wanted = {VUL_METRICS[m] for m in rule.condition.metrics if m in VUL_METRICS}
+            wanted.update(
+                parsed[0]
+                for parsed in map(record_metric, rule.condition.metrics)
+                if parsed is not None
+            )
             if wanted:
                 found[(policy.name, rule.id)] = tuple(n for n in NECESSITIES if n in wanted)
     return found

@@ -229,8 +229,10 @@ def evaluate_ranking(
     body: dict[str, Any],
     source: SourceInfo,
     refs: Sequence[ImageRef],
+    enrich: Callable[[list[Image]], list[Image]] | None = None,
 ) -> Report:
-    """Normalise, select and evaluate (the pure part of a check)."""
+    """Normalise, select and evaluate (the pure part of a check). ``enrich`` adds to the
+    selected images what the ranking does not hold (record metrics) before evaluation."""
     from gate.evaluate import evaluate, select
     from gate.model import Outcome
     from gate.source.normalize import normalize
@@ -242,6 +244,8 @@ def evaluate_ranking(
         all_namespaces=request.all_namespaces,
         refs=refs,
     )
+    if enrich is not None:
+        selected = enrich(selected)
     unmatched = unmatched_patterns(ranking.images, request.namespaces)
     warnings = [*source.warnings, *ranking.warnings]
     for pattern in unmatched:
@@ -284,10 +288,60 @@ def run_check(request: CheckRequest) -> Report:
         refs = tuple(parse_image_ref(text) for text in request.images)
     policies = load_policies(request)
     data = get_ranking(request, wanted_metrics(policies))
-    report = evaluate_ranking(request, policies, data.body, data.info, refs)
+    records = _Records(request, started)
+    enrich = None
+    from gate import records as record_metrics
+
+    if record_metrics.uses_records(policies):
+
+        def enrich(images: list[Image]) -> list[Image]:
+            return records.enrich(images, policies)
+
+    report = evaluate_ranking(request, policies, data.body, data.info, refs, enrich)
     if request.explain:
-        report = explain_report(report, request, started)
+        report = explain_report(report, request, records)
     return report
+
+
+class _Records:
+    """The run's vulnerability records: one source (credentials resolved once), each page
+    fetched once, every call inside the run's ``--timeout`` counted from ``started``."""
+
+    def __init__(self, request: CheckRequest, started: float) -> None:
+        self.request = request
+        self.timeout = request.live.timeout
+        self.deadline = started + self.timeout
+        self._source: RecordSource | None = None
+
+    def source(self) -> RecordSource:
+        """Raises GateError when no source can be set up (no credentials, ...)."""
+        if self._source is None:
+            import time
+
+            from gate.records import CachingSource
+
+            left = max(self.deadline - time.monotonic(), 0.001)
+            self._source = CachingSource(record_source(self.request, left))
+        return self._source
+
+    def enrich(self, images: list[Image], policies: Sequence[Policy]) -> list[Image]:
+        from gate import records
+        from gate.errors import GateError
+
+        if not any(records.needs(image, policies) for image in images):
+            return images
+        try:
+            source = self.source()
+        except GateError as exc:
+            return records.unavailable(images, policies, exc.message)
+        return records.enrich(
+            images,
+            policies,
+            source,
+            now=self.request.now or dt.datetime.now(dt.timezone.utc).date(),
+            deadline=self.deadline,
+            timeout=self.timeout,
+        )
 
 
 def record_source(request: CheckRequest, timeout: float) -> RecordSource:
@@ -312,26 +366,22 @@ def record_source(request: CheckRequest, timeout: float) -> RecordSource:
     return vulns.LiveRecords(session)
 
 
-def explain_report(report: Report, request: CheckRequest, started: float) -> Report:
+def explain_report(report: Report, request: CheckRequest, records: _Records) -> Report:
     """``report`` with the records behind its blocking vulnerability results, fetched
-    within what is left of ``request.live.timeout`` (counted from ``started``)."""
-    import time
-
+    within what is left of the run's ``--timeout``."""
     from gate import explain
     from gate.errors import GateError
 
     if not explain.candidates(report):
         return report
-    timeout = request.live.timeout
-    deadline = started + timeout
     try:
-        source = record_source(request, max(deadline - time.monotonic(), 0.001))
+        source = records.source()
     except GateError as exc:
         return explain.unavailable(report, exc.message)
     return explain.explain(
         report,
         source,
         max_images=request.explain_max_images,
-        deadline=deadline,
-        timeout=timeout,
+        deadline=records.deadline,
+        timeout=records.timeout,
     )
