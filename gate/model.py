@@ -77,6 +77,11 @@ class Image:
     metrics: Mapping[str, Number]
     metric_problems: Mapping[str, str] = field(default_factory=dict)
     data_error: str | None = None
+    rule_metrics: Mapping[tuple[str, str], Mapping[str, Number]] = field(default_factory=dict)
+    """Per (policy, rule): record metrics counted without the records a vulnerability
+    waiver (``cves:``) of that rule excludes; they override ``metrics`` for that rule."""
+    record_waivers: Mapping[tuple[str, str], tuple[Waiver, ...]] = field(default_factory=dict)
+    """Per (policy, rule): the vulnerability waivers that excluded a record of this image."""
 
     @property
     def name(self) -> str:
@@ -148,8 +153,15 @@ class Waiver:
     reason: str
     expires: dt.date
     owner: str | None = None
+    cves: tuple[str, ...] = ()
+    """Vulnerability ids (CVE ids or record names): the waiver then excludes those records
+    from the rule's record metrics on the images it names, instead of waiving the result."""
 
     def covers(self, image: Image) -> bool:
+        """Whether this waiver waives the rule's whole result on ``image``."""
+        return not self.cves and any(sel.matches(image) for sel in self.selectors)
+
+    def names_image(self, image: Image) -> bool:
         return any(sel.matches(image) for sel in self.selectors)
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from gate.errors import GateError
-from gate.model import NECESSITIES, Image, Policy, VulRecord
+from gate.model import NECESSITIES, Image, Policy, Rule, VulRecord, Waiver
 from gate.policy.metrics import record_metric
 from gate.source.vulns import MAX_RECORDS, Page, RecordSource
 
@@ -95,6 +95,51 @@ def count(name: str, records: Sequence[VulRecord], now: dt.date) -> int:
     return sum(1 for r in mine if older_than(r, days, now))
 
 
+def _waived(
+    image: Image, policy: Policy, rule: Rule, records: Sequence[VulRecord], now: dt.date
+) -> tuple[dict[str, int], tuple[Waiver, ...]] | None:
+    """The rule's record metrics without the records its active vulnerability waivers
+    (``cves:``) exclude on this image, and the waivers that excluded one; None when none did."""
+    names = record_metrics(rule.condition.metrics)
+    necessities = {record_metric(n)[0] for n in names}  # type: ignore[index]
+    kept = [r for r in records if r.necessity in necessities]
+    used: list[Waiver] = []
+    for waiver in policy.waivers:
+        if waiver.rule != rule.id or not waiver.cves or waiver.expires < now:
+            continue
+        if not waiver.names_image(image):
+            continue
+        ids = set(waiver.cves)
+        remaining = [r for r in kept if ids.isdisjoint(r.ids)]
+        if len(remaining) < len(kept):
+            used.append(waiver)
+            kept = remaining
+    if not used:
+        return None
+    return {name: count(name, kept, now) for name in names}, tuple(used)
+
+
+def _apply_waivers(
+    image: Image, policies: Sequence[Policy], records: Sequence[VulRecord], now: dt.date
+) -> Image:
+    rule_metrics: dict[tuple[str, str], dict[str, int]] = {}
+    record_waivers: dict[tuple[str, str], tuple[Waiver, ...]] = {}
+    for policy in policies:
+        if not any(w.cves for w in policy.waivers) or not policy.scope.contains(image):
+            continue
+        for rule in policy.rules:
+            if rule.scope is not None and not rule.scope.contains(image):
+                continue
+            waived = _waived(image, policy, rule, records, now)
+            if waived is not None:
+                rule_metrics[(policy.name, rule.id)], record_waivers[(policy.name, rule.id)] = (
+                    waived
+                )
+    if not record_waivers:
+        return image
+    return dataclasses.replace(image, rule_metrics=rule_metrics, record_waivers=record_waivers)
+
+
 def _enrich_one(
     image: Image,
     names: set[str],
@@ -102,6 +147,7 @@ def _enrich_one(
     now: dt.date,
     deadline: float,
     timeout: float,
+    policies: Sequence[Policy] = (),
 ) -> Image:
     necessities = sorted({record_metric(n)[0] for n in names}, key=NECESSITIES.index)  # type: ignore[index]
     records: list[VulRecord] = []
@@ -122,7 +168,7 @@ def _enrich_one(
         problems = {**image.metric_problems, **dict.fromkeys(names, problem)}
         return dataclasses.replace(image, metric_problems=problems)
     metrics = {**image.metrics, **{name: count(name, records, now) for name in names}}
-    return dataclasses.replace(image, metrics=metrics)
+    return _apply_waivers(dataclasses.replace(image, metrics=metrics), policies, records, now)
 
 
 def enrich(
@@ -143,7 +189,12 @@ def enrich(
     result = list(images)
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
         futures = [
-            (index, pool.submit(_enrich_one, images[index], names, source, now, deadline, timeout))
+            (
+                index,
+                pool.submit(
+                    _enrich_one, images[index], names, source, now, deadline, timeout, policies
+                ),
+            )
             for index, names in jobs
         ]
         for index, future in futures:

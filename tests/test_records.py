@@ -198,3 +198,94 @@ def test_counting_rules() -> None:
     assert count("vulAsapOlderThan30d", records, now) == 2
     assert count("vulAsapOlderThan59d", records, now) == 1
     assert count("vulNntfOlderThan1d", records, now) == 0
+
+
+# --- waivers by vulnerability (cves:) -------------------------------------------------------
+
+WAIVED = """version: 1
+name: records
+rules:
+  - id: fixable-urgent
+    fail_if: fixableVulAsap > 0
+waivers:
+  - rule: fixable-urgent
+    cves: [{cves}]
+    {images}reason: upstream fix pending, SEC-42
+    expires: 2025-03-31
+"""
+
+
+def waived(cves: str, images: str = "") -> str:
+    return WAIVED.format(cves=cves, images=f"images: [{images}]\n    " if images else "")
+
+
+def test_a_cve_waiver_leaves_its_records_out(emulator: Emulator, tmp_path: Path) -> None:
+    code, document, output = run(
+        emulator, tmp_path, waived("cve-2025-0011, CVE-2025-0021"), "--now", "2025-02-01"
+    )
+    assert code == 0, output
+    found = outcomes(document)
+    assert found["api:1.0"]["fixable-urgent"][0] == "pass"
+    assert found["web:2.0"]["fixable-urgent"][0] == "pass"
+    (waiver,) = document["waivers"]
+    assert waiver["cves"] == ["CVE-2025-0011", "CVE-2025-0021"]
+    assert (waiver["status"], waiver["uses"]) == ("active", 2)
+
+
+def test_a_cve_waiver_only_on_the_images_it_names(emulator: Emulator, tmp_path: Path) -> None:
+    policy = waived("CVE-2025-0011, CVE-2025-0021", images="prod/web:*")
+    code, document, _ = run(emulator, tmp_path, policy, "--now", "2025-02-01")
+    assert code == 1
+    found = outcomes(document)
+    assert found["api:1.0"]["fixable-urgent"] == ("fail", "fixableVulAsap = 1 > 0")
+    assert found["web:2.0"]["fixable-urgent"][0] == "pass"
+
+
+def test_a_partly_used_cve_waiver_is_named_in_the_failure(tmp_path: Path) -> None:
+    other = {"Name": "alpine:3.19:CVE-2025-0099", "Related": "", "AliasName": "CVE-2025-0099"}
+    records = [*RECORDS, {**RECORDS[0], **other}]
+    with Emulator(RANKING, vul_records=records) as emu:
+        code, document, _ = run(emu, tmp_path, waived("CVE-2025-0011"), "--now", "2025-03-25")
+    assert code == 1
+    assert outcomes(document)["api:1.0"]["fixable-urgent"] == (
+        "fail",
+        "fixableVulAsap = 1 > 0 (not counting CVE-2025-0011: waived until 2025-03-31)",
+    )
+    (waiver,) = document["waivers"]
+    assert waiver["status"] == "expiring"  # used, and 6 days left
+    assert any("expires in 6 days" in w and "CVE-2025-0011" in w for w in document["warnings"])
+
+
+def test_an_expired_cve_waiver_no_longer_applies(emulator: Emulator, tmp_path: Path) -> None:
+    code, document, _ = run(emulator, tmp_path, waived("CVE-2025-0011"), "--now", "2025-04-01")
+    assert code == 1
+    assert outcomes(document)["api:1.0"]["fixable-urgent"] == ("fail", "fixableVulAsap = 1 > 0")
+    assert document["waivers"][0]["status"] == "expired"
+
+
+def test_a_cve_waiver_that_matches_no_record_is_unused(emulator: Emulator, tmp_path: Path) -> None:
+    code, document, _ = run(emulator, tmp_path, waived("CVE-1999-0001"), "--now", "2025-02-01")
+    assert code == 1
+    assert document["waivers"][0]["status"] == "unused"
+
+
+@pytest.mark.parametrize(
+    ("waiver", "says"),
+    [
+        (
+            "  - {rule: counter, cves: [CVE-2025-0011], reason: r, expires: 2030-01-01}",
+            "rule 'counter' reads none",
+        ),
+        ("  - {rule: fixable, reason: r, expires: 2030-01-01}", "cves: [...]"),
+    ],
+)
+def test_validate_refuses_unusable_cve_waivers(tmp_path: Path, waiver: str, says: str) -> None:
+    (tmp_path / "p.yaml").write_text(
+        "version: 1\nname: p\nrules:\n  - {id: fixable, fail_if: fixableVulAsap > 0}\n"
+        f"  - {{id: counter, fail_if: imageVulAsap > 0}}\nwaivers:\n{waiver}\n"
+    )
+    done = subprocess.run(
+        [*gate_command(), "validate", str(tmp_path / "p.yaml")], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert says in done.stdout + done.stderr

@@ -120,6 +120,7 @@ def _document(report: Report, images: Any) -> dict[str, Any]:
                 "policy": w.waiver.policy,
                 "rule": w.waiver.rule,
                 "images": [s.text for s in w.waiver.selectors],
+                **({"cves": list(w.waiver.cves)} if w.waiver.cves else {}),
                 "expires": w.waiver.expires.isoformat(),
                 "status": w.status.value,
                 "reason": w.waiver.reason,
