@@ -15,11 +15,11 @@ the API client's retries and throttling back-off.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from gate.errors import GateError
-from gate.model import NECESSITIES, Explanation, ImageReport, Policy, Report, VulRecord
+from gate.model import NECESSITIES, Explanation, Image, ImageReport, Policy, Report, VulRecord
 from gate.policy.metrics import record_metric
 from gate.source.vulns import RecordSource, worst_first
 
@@ -53,14 +53,19 @@ def rule_necessities(policies: Sequence[Policy]) -> dict[tuple[str, str], tuple[
     return found
 
 
-def candidates(report: Report) -> list[tuple[int, tuple[str, ...]]]:
-    """(index into ``report.images``, priorities) of every image to explain, in report order."""
+def candidates(
+    report: Report, always: Callable[[Image], bool] | None = None
+) -> list[tuple[int, tuple[str, ...]]]:
+    """(index into ``report.images``, priorities) of every image to explain, in report order:
+    those with a blocking vulnerability result, and those ``always`` names (``--image``
+    references) with any vulnerability result."""
     reads = rule_necessities(report.policies)
     chosen = []
     for index, image in enumerate(report.images):
         wanted: set[str] = set()
+        every = always is not None and image.image.ranked and always(image.image)
         for result in image.results:
-            if result.outcome.blocking:
+            if every or result.outcome.blocking:
                 wanted.update(reads.get((result.policy, result.rule), ()))
         if wanted:
             chosen.append((index, tuple(n for n in NECESSITIES if n in wanted)))
@@ -102,9 +107,11 @@ def explain(
     deadline: float,
     timeout: float,
     workers: int = WORKERS,
+    always: Callable[[Image], bool] | None = None,
 ) -> Report:
-    """``report`` with the records behind its blocking vulnerability results."""
-    chosen = candidates(report)
+    """``report`` with the records behind its blocking vulnerability results (and behind
+    every vulnerability result of the images ``always`` names)."""
+    chosen = candidates(report, always)
     if not chosen:
         return report
     explained = chosen[:max_images]
@@ -132,11 +139,16 @@ def explain(
     return with_explanations(report, explanations, notes)
 
 
-def unavailable(report: Report, reason: str, label: str = "api") -> Report:
+def unavailable(
+    report: Report,
+    reason: str,
+    label: str = "api",
+    always: Callable[[Image], bool] | None = None,
+) -> Report:
     """``report`` with every image that would be explained saying why it is not."""
     explanations = {
         index: Explanation(wanted, error=reason, source=label)
-        for index, wanted in candidates(report)
+        for index, wanted in candidates(report, always)
     }
     return with_explanations(report, explanations, ())
 

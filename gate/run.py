@@ -299,7 +299,7 @@ def run_check(request: CheckRequest) -> Report:
 
     report = evaluate_ranking(request, policies, data.body, data.info, refs, enrich)
     if request.explain:
-        report = explain_report(report, request, records)
+        report = explain_report(report, request, records, refs)
     return report
 
 
@@ -366,22 +366,30 @@ def record_source(request: CheckRequest, timeout: float) -> RecordSource:
     return vulns.LiveRecords(session)
 
 
-def explain_report(report: Report, request: CheckRequest, records: _Records) -> Report:
-    """``report`` with the records behind its blocking vulnerability results, fetched
-    within what is left of the run's ``--timeout``."""
+def explain_report(
+    report: Report, request: CheckRequest, records: _Records, refs: Sequence[ImageRef] = ()
+) -> Report:
+    """``report`` with the records behind its blocking vulnerability results (and behind
+    the vulnerability results of every ``--image`` reference), fetched within what is left
+    of the run's ``--timeout``."""
     from gate import explain
     from gate.errors import GateError
 
-    if not explain.candidates(report):
+    def named(image: Image) -> bool:
+        return any(ref.matches(image) for ref in refs)
+
+    always = named if refs else None
+    if not explain.candidates(report, always):
         return report
     try:
         source = records.source()
     except GateError as exc:
-        return explain.unavailable(report, exc.message)
+        return explain.unavailable(report, exc.message, always=always)
     return explain.explain(
         report,
         source,
         max_images=request.explain_max_images,
         deadline=records.deadline,
         timeout=records.timeout,
+        always=always,
     )

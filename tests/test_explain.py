@@ -288,3 +288,31 @@ def test_explanation_stays_inside_the_overall_timeout(tmp_path: Path) -> None:
 def test_explain_max_images_must_be_positive(tmp_path: Path) -> None:
     done = gate(tmp_path, "--demo", "--explain", "--explain-max-images", "0")
     assert done.returncode == 2
+
+
+def test_every_image_reference_is_explained_even_when_it_passes(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    done = gate(
+        tmp_path,
+        "--endpoint",
+        emulator.url,
+        "--image",
+        "registry.example.com/prod/clean:3.0",
+        "--image",
+        "prod/api:1.0",
+        "--explain",
+        "--json",
+        "gate.json",
+    )
+    assert done.returncode == 1, done.stderr
+    found = images(json.loads((tmp_path / "gate.json").read_text()))
+    clean = found["clean:3.0"]["explanation"]
+    assert clean["available"] and clean["totals"] == {"asap": 0, "later": 0}
+    assert found["api:1.0"]["explanation"]["totals"] == {"asap": 2, "later": 1}
+    assert sorted((q["RepoName"], q["Necessity"]) for q in vul_queries(emulator)) == [
+        ("api", "asap"),
+        ("api", "later"),
+        ("clean", "asap"),
+        ("clean", "later"),
+    ]
