@@ -653,7 +653,9 @@ def _check_request(ctx: click.Context, params: dict[str, Any]) -> tuple[CheckReq
     if params["demo"]:
         notes += _inapplicable(ctx, (*LIVE_ONLY, "max_snapshot_mb"), "--demo", refuse=True)
     elif params["snapshot"] is not None:
-        notes += _inapplicable(ctx, LIVE_ONLY, "--snapshot", refuse=False)
+        # --explain fetches the vulnerability records live: only --types stays unused.
+        unused = ("types",) if params["explain"] else LIVE_ONLY
+        notes += _inapplicable(ctx, unused, "--snapshot", refuse=False)
     else:
         notes += _inapplicable(ctx, ("max_snapshot_mb",), "the live API", refuse=False)
     request = CheckRequest(

@@ -316,3 +316,26 @@ def test_every_image_reference_is_explained_even_when_it_passes(
         ("clean", "asap"),
         ("clean", "later"),
     ]
+
+
+def test_snapshot_explain_fetches_records_live_without_a_misleading_warning(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    (tmp_path / "ranking.json").write_text(json.dumps(RANKING))
+    done = gate(
+        tmp_path,
+        "--snapshot",
+        "ranking.json",
+        "--namespace",
+        "prod",
+        "--endpoint",
+        emulator.url,
+        "--explain",
+        "--json",
+        "gate.json",
+    )
+    assert done.returncode == 1, done.stderr
+    document = json.loads((tmp_path / "gate.json").read_text())
+    assert images(document)["api:1.0"]["explanation"]["available"]
+    assert not any("--endpoint" in w for w in document["warnings"])
+    assert [r.headers.get("x-acs-action") for r in emulator.received] == [VUL_ACTION] * 2
