@@ -339,3 +339,16 @@ def test_snapshot_explain_fetches_records_live_without_a_misleading_warning(
     assert images(document)["api:1.0"]["explanation"]["available"]
     assert not any("--endpoint" in w for w in document["warnings"])
     assert [r.headers.get("x-acs-action") for r in emulator.received] == [VUL_ACTION] * 2
+
+
+def test_explanation_keeps_results_and_both_json_writers_agree() -> None:
+    from gate.report.json_report import JsonFormat, to_document
+    from gate.run import CheckRequest, run_check
+
+    plain = run_check(CheckRequest(demo=True))
+    explained = run_check(CheckRequest(demo=True, explain=True))
+    assert explained.summary() == plain.summary() and explained.verdict == plain.verdict
+    assert [i.results for i in explained.images] == [i.results for i in plain.images]
+    streamed = json.loads(JsonFormat().render(explained))
+    assert streamed == json.loads(json.dumps(to_document(explained)))
+    assert sum("explanation" in i for i in streamed["images"]) == 1
