@@ -749,11 +749,14 @@ def main(
         keys.append(AccessKey(DEFAULT_KEY.id, DEFAULT_KEY.secret, sts_token))
     try:
         response = load_response(response_path)
-        records = vulns.load_records_file(vulns_path or vulns.DEMO_VULNS)
     except OSError as exc:
         raise click.BadParameter(str(exc), param_hint="--response") from None
     except GateError as exc:
         raise click.BadParameter(exc.message, param_hint="--response") from None
+    try:
+        records = vulns.load_records_file(vulns_path or vulns.DEMO_VULNS)
+    except GateError as exc:
+        raise click.BadParameter(exc.message, param_hint="--vulns") from None
     faults = Faults(
         reset_first=reset_first,
         fail_first=fail_first,

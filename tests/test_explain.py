@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -352,3 +353,80 @@ def test_explanation_keeps_results_and_both_json_writers_agree() -> None:
     streamed = json.loads(JsonFormat().render(explained))
     assert streamed == json.loads(json.dumps(to_document(explained)))
     assert sum("explanation" in i for i in streamed["images"]) == 1
+
+
+def emulator_process(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gate.emulator", "--port", "0", "--quiet", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert line.startswith("gate emulator listening on http://127.0.0.1:"), line
+    return process, line.rsplit(" ", 1)[1].strip()
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_the_emulator_command_serves_records_from_a_file_with_faults_for_one_action(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "ranking.json").write_text(json.dumps(RANKING))
+    (tmp_path / "vulns.json").write_text(json.dumps({"VulRecords": RECORDS}))
+    options = ("--response", "ranking.json", "--vulns", "vulns.json")
+    process, url = emulator_process(tmp_path, *options)
+    try:
+        done, document = live_at(url, tmp_path)
+        assert done.returncode == 1, done.stderr
+        assert images(document)["api:1.0"]["explanation"]["totals"] == {"asap": 2}
+    finally:
+        stop(process)
+    faults = ("--fault-action", VUL_ACTION, "--fail-first", "9", "--fail-status", "500")
+    process, url = emulator_process(tmp_path, *options, *faults)
+    try:
+        done, document = live_at(url, tmp_path)
+        assert done.returncode == 1 and document["verdict"] == "fail"  # the ranking was served
+        assert "HTTP 500" in images(document)["api:1.0"]["explanation"]["error"]
+    finally:
+        stop(process)
+
+
+def test_the_emulator_command_refuses_a_bad_records_file(tmp_path: Path) -> None:
+    (tmp_path / "vulns.json").write_text('{"Records": []}')
+    done = subprocess.run(
+        [sys.executable, "-m", "gate.emulator", "--port", "0", "--vulns", "vulns.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert done.returncode == 2
+    assert "holds no vulnerability records" in done.stderr and "--vulns" in done.stderr
+
+
+def live_at(url: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], Any]:
+    done = gate(
+        tmp_path,
+        "--endpoint",
+        url,
+        "--namespace",
+        "prod",
+        "--explain",
+        "--retries",
+        "0",
+        "--json",
+        "gate.json",
+    )
+    return done, json.loads((tmp_path / "gate.json").read_text())
