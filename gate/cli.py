@@ -8,7 +8,6 @@ inside the commands that need them, so ``gate --help`` stays fast.
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import gc
 import os
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from gate import __version__, signals
+from gate._pipe import discard_after_reader_leaves, informational
 from gate.errors import EXIT_USAGE, GateError, UsageError
 
 if TYPE_CHECKING:
@@ -142,21 +142,18 @@ class _Context(click.Context):
         return self.formatter_class(width=width, max_width=self.max_content_width)
 
 
-def _closed_pipe_exit(code: int) -> NoReturn:
-    """Stdout was closed by its reader (`gate metrics | head -1`): the reader has what it
-    wanted. Exit with ``code``, never 1, which means "the gate blocked"."""
-    _silence(sys.stdout)
-    raise click.exceptions.Exit(code) from None
-
-
 class _PipeSafe(click.Command):
-    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
-        try:  # --help and --version print while the command line is parsed
-            return super().make_context(*args, **kwargs)
-        except OSError as exc:
-            if exc.errno != errno.EPIPE:
-                raise
-            _closed_pipe_exit(0)
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        # --help and --version print while the command line is parsed: a reader that left
+        # (`gate --help | head -1`) ends the output, not the exit code.
+        with discard_after_reader_leaves():
+            return super().make_context(info_name, args, parent=parent, **extra)
 
 
 class _Command(_PipeSafe):
@@ -166,15 +163,6 @@ class _Command(_PipeSafe):
 class _Group(_PipeSafe, click.Group):
     context_class = _Context
     command_class = _Command
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except OSError as exc:
-            if exc.errno != errno.EPIPE:
-                raise
-            # A listing exits 0; a check or validation whose output was cut off exits 2.
-            _closed_pipe_exit(0 if ctx.invoked_subcommand in ("metrics", "schema") else EXIT_USAGE)
 
 
 @click.group(
@@ -718,12 +706,21 @@ def _print_console(
         from gate.report.gitlab import GitlabConsoleFormat
 
         text = GitlabConsoleFormat(
-            timestamp=int(time.time()), color=colour, quiet=quiet, banner=banner
+            timestamp=int(time.time()),
+            color=colour,
+            quiet=quiet,
+            banner=banner,
+            encoding=getattr(stream, "encoding", None),
         ).render(report)
     else:
-        text = ConsoleFormat(color=colour, quiet=quiet, banner=banner).render(report)
+        encoding = getattr(stream, "encoding", None)
+        text = ConsoleFormat(color=colour, quiet=quiet, banner=banner, encoding=encoding).render(
+            report
+        )
     try:
-        click.echo(text + annotations, nl=False, err=to_stderr, color=colour)
+        # Under GitLab the section markers are escape sequences that must reach the log even
+        # with NO_COLOR; the formatter has already left colours out when it should.
+        click.echo(text + annotations, nl=False, err=to_stderr, color=colour or gitlab)
         if stream is not None:
             stream.flush()
     except OSError:
@@ -778,6 +775,7 @@ def _publish_error(error: GateError, files: ReportFiles) -> None:
                     error.render(),
                     error.exit_code,
                     junit=files.path("junit") if "--junit" in files.written else None,
+                    json=files.path("json") if "--json" in files.written else None,
                 ),
                 nl=False,
             )
@@ -840,6 +838,7 @@ def fetch(ctx: click.Context, /, output: str, **params: Any) -> None:
 
 @cli.command(epilog="Exit codes: 0 every policy is valid, 2 a problem was found.")
 @click.argument("paths", nargs=-1, required=True, metavar="POLICY...")
+@informational
 @handle_errors
 def validate(paths: tuple[str, ...]) -> None:
     """Check policy files and directories; print every problem with file:line:column."""
@@ -862,6 +861,7 @@ def validate(paths: tuple[str, ...]) -> None:
 
 
 @cli.command()
+@informational
 def metrics() -> None:
     """List the metric names a fail_if expression may use, with their meaning."""
     from gate.policy.metrics import DETAIL_COUNTERS, IMAGE_FIELDS
@@ -889,6 +889,7 @@ def _echo_record_metrics(width: int) -> None:
 
 
 @cli.command()
+@informational
 def schema() -> None:
     """Print the policy JSON Schema (for editors: '# yaml-language-server: $schema=...')."""
     import json

@@ -53,14 +53,26 @@ if TYPE_CHECKING:  # only --image runs need the module
     from gate.imageref import ImageRef
 
 EXPIRING_DAYS = 14
+MISSING_NAMESPACE = "<missing namespace>"  # as gate.source.normalize names it
 
 
 def select_images(images: Sequence[Image], namespaces: Sequence[str] | None) -> list[Image]:
-    """Images whose namespace matches one of the globs (``None``: every image)."""
+    """Images whose namespace matches one of the globs (``None``: every image).
+
+    An image whose namespace the ranking did not give (``RepoNamespace`` missing, null or
+    not a string: see :data:`~gate.source.normalize.MISSING_NAMESPACE`) might be in any
+    namespace, so every selection takes it; it carries a data error, which mandatory rules
+    turn into ``error`` (fail closed) rather than letting it disappear.
+    """
     if namespaces is None:
         return list(images)
     regex = re.compile("|".join(f"(?:{fnmatch.translate(p.strip())})" for p in namespaces))
-    return [image for image in images if regex.match(image.namespace)]
+    return [
+        image
+        for image in images
+        if regex.match(image.namespace)
+        or (image.namespace == MISSING_NAMESPACE and image.data_error is not None)
+    ]
 
 
 def select(
@@ -283,7 +295,7 @@ def evaluate(
     needed = frozenset(m for p in policies for r in p.rules for m in r.condition.metrics)
 
     reports: list[ImageReport] = []
-    unchecked = 0
+    unchecked: list[str] = []  # names of images no rule applied to
     for image in images:
         results: list[Result] = []
         judged: list[Result] = []  # every result that is not a shared pass
@@ -307,7 +319,7 @@ def evaluate(
                     judged.append(judge(image, policy, rule, passes))
                     results.append(judged[-1])
         if not results:
-            unchecked += 1
+            unchecked.append(image.name)
         blocking = bool(judged) and any(r.outcome.blocking for r in judged)
         reports.append(ImageReport(image, tuple(results), blocking))
 
@@ -331,9 +343,12 @@ def evaluate(
             + (" (--require-images makes this a failure)" if require_images else "")
         )
     if unchecked:
-        nothing = unchecked == len(reports) and require_images
+        nothing = len(unchecked) == len(reports) and require_images
+        shown = ", ".join(unchecked[:5]) + (
+            f" and {len(unchecked) - 5} more" * (len(unchecked) > 5)
+        )
         notes.append(
-            f"{unchecked} selected image(s) are outside the scope of every policy"
+            f"{len(unchecked)} selected image(s) are outside the scope of every policy ({shown})"
             + (": nothing was evaluated (--require-images makes this a failure)" if nothing else "")
         )
 

@@ -22,18 +22,37 @@ With a digest, an image matches on namespace, repository and digest (the tag is 
 tags move, the digest is what will run). Without one it matches on namespace, repository
 and tag. Matching is exact and case-sensitive; globs belong in ``--namespace`` and policy
 selectors, not here.
+
+Masked digests: the ranking may mask the end of a digest with ``*`` (the API reference
+shows ``d97c...f989****``). Such a digest matches a reference's digest when its visible
+hex prefix has at least :data:`MIN_VISIBLE_DIGEST` digits and agrees with the reference's
+digits as far as both go; the report then says so (:func:`masked_digest_notes`), since the
+hidden digits could not be compared. A digest masked anywhere but at its end, or with
+fewer visible digits, never matches a reference's digest. (Waivers and scope exclusions
+never match masked digests: that would widen them.)
+
+A ranked image whose namespace the ranking did not give (see
+:data:`gate.source.normalize.MISSING_NAMESPACE`) matches a reference on repository and
+tag or digest alone: it might be the referenced image, and it carries a data error, so
+mandatory rules fail closed on it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gate.errors import UsageError
 from gate.model import Image
 from gate.policy.selectors import MIN_DIGEST_PREFIX
+from gate.report.text import one_line
 
 _DIGEST = re.compile(rf"sha256:([0-9a-fA-F]{{{MIN_DIGEST_PREFIX},64}})")
+_MASKED = re.compile(r"([0-9a-f]*)\*+")
+MIN_VISIBLE_DIGEST = 12
+"""The fewest visible hex digits of a masked digest that can match a reference's digest."""
+MISSING_NAMESPACE = "<missing namespace>"  # as gate.source.normalize names it
 _GLOB = re.compile(r"[*?\[\]]")
 FORM = "[REGISTRY/]NAMESPACE/REPOSITORY[:TAG][@sha256:DIGEST]"
 
@@ -68,11 +87,35 @@ class ImageRef:
         return base
 
     def matches(self, image: Image) -> bool:
-        if image.namespace != self.namespace or image.repository != self.repository:
+        if image.repository != self.repository:
+            return False
+        if image.namespace != self.namespace and not (
+            image.namespace == MISSING_NAMESPACE and image.data_error is not None
+        ):
             return False
         if self.digest is not None:
-            return _hex_digest(image.digest).startswith(self.digest)
+            digest = _hex_digest(image.digest)
+            return digest.startswith(self.digest) or self._masked_match(digest)
         return image.tag == self.tag
+
+    def _masked_match(self, digest: str) -> bool:
+        """Whether a masked ranking digest (hex digits then ``*``) agrees with ours."""
+        if self.digest is None or not digest.endswith("*"):
+            return False
+        match = _MASKED.fullmatch(digest)
+        if match is None:
+            return False
+        visible = match.group(1)
+        shared = min(len(visible), len(self.digest))
+        return len(visible) >= MIN_VISIBLE_DIGEST and visible[:shared] == self.digest[:shared]
+
+    def masked_match(self, image: Image) -> bool:
+        """Whether this reference matches ``image`` only on the visible part of its masked
+        digest (the hidden digits were not compared)."""
+        if self.digest is None or not self.matches(image):
+            return False
+        digest = _hex_digest(image.digest)
+        return not digest.startswith(self.digest) and self._masked_match(digest)
 
     def placeholder(self) -> Image:
         """The image this reference names, for reports when the ranking does not list it."""
@@ -86,6 +129,24 @@ class ImageRef:
             ranked_in=(),
             metrics={},
         )
+
+
+def masked_digest_notes(images: Sequence[Image], refs: Sequence[ImageRef]) -> list[str]:
+    """A warning for each ``--image`` reference matched on a masked ranking digest."""
+    notes = []
+    for ref in refs:
+        if ref.digest is None:
+            continue
+        for image in images:
+            if ref.masked_match(image):
+                visible = len(_MASKED.fullmatch(_hex_digest(image.digest)).group(1))  # type: ignore[union-attr]
+                notes.append(
+                    f"--image {one_line(ref.text)} matched {one_line(image.name)} on the first "
+                    f"{visible} hex digits of its masked digest "
+                    f"({one_line(image.digest)[:80]}); the ranking hides the rest, so the "
+                    "full digest could not be compared"
+                )
+    return notes
 
 
 def _hex_digest(digest: str) -> str:

@@ -48,6 +48,9 @@ class Outcome(str, enum.Enum):
 _BLOCKING = (Outcome.FAIL, Outcome.ERROR)
 _OUTCOME = operator.attrgetter("outcome")
 
+NOT_CHECKED = "not-checked"
+"""The verdict of an image no rule applied to."""
+
 OUTCOME_ORDER: tuple[Outcome, ...] = (
     Outcome.PASS,
     Outcome.FAIL,
@@ -271,6 +274,10 @@ class ImageReport:
 
     @property
     def verdict(self) -> str:
+        """``fail``, ``pass``, or ``not-checked`` when no rule applied to the image (outside
+        every policy's scope): never counted as cleared."""
+        if not self.results:
+            return NOT_CHECKED
         blocking = self.blocking
         if blocking is None:  # found once, in C: reports ask for it image by image
             blocking = any(map(_BLOCKING.__contains__, map(_OUTCOME, self.results)))
@@ -291,6 +298,28 @@ class WaiverReport:
     status: WaiverStatus
     uses: int
     days_left: int
+
+    @property
+    def when(self) -> str:
+        """The expiry as people read it: ``expired on D``, ``expires in N days (D)``."""
+        date = self.waiver.expires.isoformat()
+        if self.days_left < 0:
+            return f"expired on {date}"
+        if self.days_left <= 1:
+            return f"expires {('today', 'tomorrow')[self.days_left]} ({date})"
+        return f"expires in {self.days_left} days ({date})"
+
+    @property
+    def note(self) -> str | None:
+        """The run's warning about this waiver, as the engine words it (none if active or
+        unused); reports that list waivers needing attention show it there, once."""
+        w = self.waiver
+        on = f"{w.policy}/{w.rule} on {', '.join(s.text for s in w.selectors)}"
+        if self.status is WaiverStatus.EXPIRED:
+            return f"waiver for {on} {self.when} and no longer applies"
+        if self.status is WaiverStatus.EXPIRING:
+            return f"waiver for {on} {self.when}"
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,7 +354,8 @@ class Report:
     refs: tuple[str, ...] = ()
     """Image references given with ``--image``, as written."""
     unmatched: tuple[str, ...] = ()
-    """``--namespace`` patterns that matched no ranked image."""
+    """``--namespace`` patterns that matched no ranked image (each is a warning: see
+    :attr:`notes`)."""
     _counts: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def summary(self) -> dict[str, int]:
@@ -345,14 +375,44 @@ class Report:
         return report
 
     @property
+    def notes(self) -> tuple[str, ...]:
+        """Every warning the reports show: the run's warnings, then one per unmatched
+        ``--namespace`` pattern that no warning names yet."""
+        if not self.unmatched:
+            return self.warnings
+        extra = tuple(
+            note
+            for note in (f"--namespace {p!r} matched no ranked image" for p in self.unmatched)
+            if note not in self.warnings
+        )
+        return (*self.warnings, *extra) if extra else self.warnings
+
+    @property
+    def not_checked(self) -> tuple[ImageReport, ...]:
+        """Selected images that no rule applied to (outside every policy's scope)."""
+        return tuple(entry for entry in self.images if not entry.results)
+
+    @property
+    def evaluated_nothing(self) -> bool:
+        """No rule evaluated a ranked image (none selected, or all outside every scope)."""
+        return not any(image.results for image in self.images if image.image.ranked)
+
+    @property
     def empty_selection_fails(self) -> bool:
         """``--require-images`` and no rule evaluated a ranked image (none selected, all scoped
         out, or only unranked ``--image`` references, whose placeholder results judge nothing),
         or a ``--namespace`` pattern matched nothing."""
-        return self.require_images and (
-            bool(self.unmatched)
-            or not any(image.results for image in self.images if image.image.ranked)
-        )
+        return self.require_images and (bool(self.unmatched) or self.evaluated_nothing)
+
+    @property
+    def selection_problem(self) -> str | None:
+        """Why ``--require-images`` fails the run, in words (``None``: it does not)."""
+        if not self.empty_selection_fails:
+            return None
+        if self.unmatched:
+            patterns = ", ".join(repr(p) for p in self.unmatched)
+            return f"--namespace {patterns} matched no ranked image and --require-images is set"
+        return "no image was evaluated and --require-images is set"
 
     @property
     def verdict(self) -> str:

@@ -202,7 +202,11 @@ def get_ranking(request: CheckRequest, wanted: set[str]) -> Snapshot:
         from gate.source.snapshot import check_max_age, read_snapshot
 
         # Read each image's counters while parsing: a large file is then held only once.
-        data_ = read_snapshot(request.snapshot, object_hook=DetailReader(wanted).hook)
+        data_ = read_snapshot(
+            request.snapshot,
+            object_hook=DetailReader(wanted).hook,
+            max_bytes=request.max_snapshot_bytes,
+        )
         if request.max_age is not None:
             check_max_age(data_, request.max_age, dt.datetime.now(dt.timezone.utc))
         return data_
@@ -248,6 +252,10 @@ def evaluate_ranking(
         selected = enrich(selected)
     unmatched = unmatched_patterns(ranking.images, request.namespaces)
     warnings = [*source.warnings, *ranking.warnings]
+    if refs:
+        from gate.imageref import masked_digest_notes
+
+        warnings += masked_digest_notes(selected, refs)
     for pattern in unmatched:
         warnings.append(f"--namespace {pattern!r} matched no ranked image")
     report = evaluate(

@@ -24,7 +24,7 @@ from gate.policy.loader import parse_policy
 from gate.source.normalize import normalize
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+TEST_DATA = REPO_ROOT / "tests" / "data"  # reference files kept in the repository (README there)
 DEMO_RESPONSE = REPO_ROOT / "gate" / "data" / "demo-response.json"
 TODAY = dt.date(2026, 6, 1)
 
@@ -178,10 +178,8 @@ def write_policy(tmp_path: Path) -> Any:
 
 @pytest.fixture
 def junit_xsd() -> Path:
-    path = SHARED_REFERENCE / "junit-10.xsd"
-    if not path.is_file():
-        pytest.skip(f"JUnit schema not found at {path} (the shared/ folder sits beside the clone)")
-    return path
+    """The JUnit XML schema of Jenkins' xUnit plugin (MIT), kept in tests/data."""
+    return TEST_DATA / "junit-10.xsd"
 
 
 def gate_command() -> list[str]:

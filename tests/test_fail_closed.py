@@ -141,9 +141,8 @@ def test_a_negative_image_field_is_an_error_too(tmp_path: Path) -> None:
     [
         ({}, "it is empty"),
         ({"VulAsap": None}, "it has 'VulAsap' (null)"),
-        ({"vulasap": [entry("prod", "api", "u-1", 9)]}, "it has 'vulasap'"),
     ],
-    ids=["empty", "null", "wrong-case"],
+    ids=["empty", "null"],
 )
 def test_a_ranking_without_lists_is_a_data_error(
     tmp_path: Path, info: dict[str, Any], found: str
@@ -167,10 +166,24 @@ def test_empty_lists_are_still_an_empty_ranking(tmp_path: Path) -> None:
 
 def test_an_unknown_key_beside_the_lists_is_a_warning(tmp_path: Path) -> None:
     document = ranking_body(vul_asap=[entry("prod", "api", "u-1", 0)])
-    document["RiskRankInfo"]["vulasap"] = [entry("prod", "api", "u-2", 9)]
+    document["RiskRankInfo"]["Summary"] = [entry("prod", "api", "u-2", 9)]
     result = gate(tmp_path, document, "--all-namespaces")
     assert result.exit_code == 0, result.output
-    assert "RiskRankInfo has unknown key 'vulasap' (ignored)" in result.output
+    assert "RiskRankInfo has unknown key 'Summary' (ignored)" in result.output
+
+
+@pytest.mark.parametrize("key", ["vulasap", "BASELINE"])
+@pytest.mark.parametrize("alone", [True, False], ids=["alone", "beside-VulAsap"])
+def test_a_case_variant_of_a_list_name_is_a_data_error(
+    tmp_path: Path, key: str, alone: bool
+) -> None:
+    """Its images were dropped with only a warning: a hidden list must not pass."""
+    info: dict[str, Any] = {} if alone else {"VulAsap": [entry("prod", "api", "u-1", 0)]}
+    info[key] = [entry("prod", "api", "u-2", 9)]
+    done = installed(tmp_path, {"RequestId": "R", "RiskRankInfo": info}, "--all-namespaces")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert f"RiskRankInfo has '{key}', a variant of the list name" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 # --- --max-age and a fetch time in the future ----------------------------------------------

@@ -153,3 +153,28 @@ def test_names_and_placeholders_for_reports() -> None:
     tagged = parse_image_ref("ns/app:a:b").placeholder()
     assert tagged.name == "ns/app:a:b"
     assert isinstance(ref, ImageRef)
+
+
+FULL = "d97c1348e56eb52902888e6e5673623321b1f19ac45ed532c3114dc0f989a1b2"
+
+
+@pytest.mark.parametrize(
+    ("ranked", "reference", "matches", "masked"),
+    [
+        (FULL[:60] + "****", FULL, True, True),
+        (FULL[:60] + "****", FULL[:20], True, False),  # every compared digit is visible
+        (FULL[:12] + "*" * 52, FULL, True, True),
+        (FULL[:11] + "*" * 53, FULL, False, False),  # too little visible
+        ("e" + FULL[1:60] + "****", FULL, False, False),
+        (FULL[:30] + "****" + FULL[34:], FULL, False, False),
+        ("sha256:" + FULL[:60].upper() + "****", FULL, True, True),
+    ],
+)
+def test_masked_ranking_digests(ranked: str, reference: str, matches: bool, masked: bool) -> None:
+    from gate.imageref import masked_digest_notes
+
+    ref = parse_image_ref(f"ns/repo@sha256:{reference}")
+    image = make_image(digest=ranked)
+    assert ref.matches(image) is matches
+    assert ref.masked_match(image) is masked
+    assert bool(masked_digest_notes([image], [ref])) is masked

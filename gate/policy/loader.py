@@ -26,7 +26,12 @@ from gate.errors import PolicyError, Problem, UsageError
 from gate.model import Enforcement, Policy, Rule, Scope, Selector, Waiver
 from gate.policy import cache as validated
 from gate.policy.expr import ExpressionError, compile_condition
-from gate.policy.selectors import SelectorError, glob_matcher, parse_selector
+from gate.policy.selectors import (
+    SelectorError,
+    glob_matcher,
+    parse_selector,
+    scope_namespace_matcher,
+)
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES = 100_000
@@ -452,7 +457,7 @@ class _Builder:
         if not self.complete:
             return Scope()
         return Scope(
-            namespaces=glob_matcher(raw["namespaces"]) if "namespaces" in raw else None,
+            namespaces=scope_namespace_matcher(raw["namespaces"]) if "namespaces" in raw else None,
             repositories=glob_matcher(raw["repositories"]) if "repositories" in raw else None,
             tags=glob_matcher(raw["tags"]) if "tags" in raw else None,
             exclude=exclude,

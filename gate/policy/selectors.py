@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from gate.model import Image, Selector
 
 MIN_DIGEST_PREFIX = 12
+MISSING_NAMESPACE = "<missing namespace>"  # as gate.source.normalize names it
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
 
@@ -28,6 +29,17 @@ def glob_matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
         return lambda value: True
     regex = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
     return lambda value: regex.match(value) is not None
+
+
+def scope_namespace_matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
+    """A policy's ``scope.namespaces``: the globs, and the namespace the ranking did not give.
+
+    An image without a namespace might be in any, so every scoped policy takes it (and its
+    data error makes mandatory rules fail closed). Exclusions and waivers use
+    :func:`parse_selector`, which does not: they must not widen to such images.
+    """
+    matches = glob_matcher(patterns)
+    return lambda value: value == MISSING_NAMESPACE or matches(value)
 
 
 def parse_selector(text: str) -> Selector:

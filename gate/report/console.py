@@ -3,16 +3,26 @@
 Each image with a non-pass result is listed with its results (rule, enforcement, the
 condition with actual values); then warnings, waivers that need attention, and one summary
 line with counts per outcome and the verdict. Colour only when asked (TTY, no ``NO_COLOR``).
+
+Warnings are shown even with ``quiet``. Every string from data (the ranking, a snapshot, a
+policy file) is shown escaped, on its own line's terms: it can never start a line (a GitHub
+workflow command) or carry a terminal escape. The text is made to fit the stream's
+encoding: ASCII markers where ``✓``/``✗`` cannot be encoded (cp1252, latin-1), and
+backslash escapes for any other character that cannot.
 """
 
 from __future__ import annotations
 
 import operator
+import sys
 from collections.abc import Callable
 
-from gate.model import ImageReport, Outcome, Report, WaiverStatus
+from gate.model import ImageReport, Outcome, Report, WaiverReport, WaiverStatus
 from gate.report import Format
-from gate.report.text import one_line, terminal_safe
+from gate.report.text import can_encode, encodable, escape, one_line
+
+MARKS = {"pass": "✓", "fail": "✗", "advisory": "~"}
+ASCII_MARKS = {"pass": "+", "fail": "x", "advisory": "~"}
 
 _STYLE: dict[Outcome, tuple[str, str]] = {
     Outcome.FAIL: ("FAIL", "red"),
@@ -45,106 +55,158 @@ def _coloured(text: str, fg: str | None = None, bold: bool = False) -> str:
 def summary_line(report: Report) -> str:
     counts = report.summary()
     parts = ", ".join(f"{counts[o.value]} {o.value}" for o in _STYLE if o is not Outcome.PASS)
-    return (
-        f"{counts['images']} image(s), {counts['checks']} check(s): {counts['pass']} pass, {parts}"
-    )
+    unchecked = len(report.not_checked)
+    images = f"{counts['images']} image(s)" + (f" ({unchecked} not checked)" if unchecked else "")
+    return f"{images}, {counts['checks']} check(s): {counts['pass']} pass, {parts}"
 
 
 def verdict_line(report: Report) -> str:
     counts = report.summary()
     blocking = counts["fail"] + counts["error"]
     if report.verdict == "pass":
+        if report.evaluated_nothing:
+            return f"PASS with warnings: nothing was evaluated (exit {report.exit_code})"
+        if report.notes:
+            return f"PASS with warnings: the gate passes (exit {report.exit_code})"
         return f"PASS: the gate passes (exit {report.exit_code})"
-    if report.empty_selection_fails:
-        return f"FAIL: no image was evaluated and --require-images is set (exit {report.exit_code})"
     images = sum(1 for i in report.images if i.verdict == "fail")
-    return (
-        f"FAIL: the gate blocks: {blocking} blocking result(s) in {images} image(s) "
-        f"(exit {report.exit_code})"
-    )
+    blocks = f"the gate blocks: {blocking} blocking result(s) in {images} image(s)"
+    problem = report.selection_problem
+    if problem and blocking:
+        return f"FAIL: {blocks}, and {escape(problem)} (exit {report.exit_code})"
+    if problem:
+        return f"FAIL: {escape(problem)} (exit {report.exit_code})"
+    return f"FAIL: {blocks} (exit {report.exit_code})"
+
+
+def verdict_colour(report: Report) -> str:
+    if report.verdict != "pass":
+        return "red"
+    return "yellow" if report.notes else "green"
+
+
+def attention(report: Report) -> list[WaiverReport]:
+    """Waivers needing attention: expired, expiring and unused ones."""
+    return [w for w in report.waivers if w.status is not WaiverStatus.ACTIVE]
+
+
+def warnings(report: Report) -> list[str]:
+    """The run's warnings less those a waiver-needing-attention line already says."""
+    said = {w.note for w in attention(report)}
+    return [note for note in report.notes if note not in said]
 
 
 class ConsoleFormat(Format):
     def __init__(
-        self, *, color: bool = False, quiet: bool = False, banner: str | None = None
+        self,
+        *,
+        color: bool = False,
+        quiet: bool = False,
+        banner: str | None = None,
+        encoding: str | None = None,
     ) -> None:
+        """``encoding``: the stream's, which the text must fit (default: standard
+        output's)."""
         self.style: Callable[..., str] = _coloured if color else _plain
         self.quiet = quiet
         self.banner = banner
+        if encoding is None:
+            encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+        self.encoding = encoding
+        self.marks = MARKS if can_encode("".join(MARKS.values()), encoding) else ASCII_MARKS
+
+    def fit(self, text: str) -> str:
+        """``text`` as the stream's encoding can carry it (backslash escapes otherwise)."""
+        return encodable(text, self.encoding)
 
     def render(self, report: Report) -> str:
         style = self.style
-        verdict_colour = "green" if report.verdict == "pass" else "red"
-        tail = [summary_line(report), style(verdict_line(report), verdict_colour, True)]
-        if self.quiet:
-            return "\n".join(tail) + "\n"
+        tail = [summary_line(report), style(verdict_line(report), verdict_colour(report), True)]
+        if self.quiet:  # warnings are never quiet
+            return self.fit("\n".join(self._warnings(report) + tail) + "\n")
         lines: list[str] = []
         if self.banner:
             lines += [self.banner, ""]
-        lines.append(terminal_safe(self._header(report)))
+        lines.append(self._header(report))
         lines.append("")
-        passed = unchecked = 0
+        passed = 0
         for entry in report.images:
             if not entry.results:
-                unchecked += 1
-            elif _all_pass(entry):
+                continue
+            if _all_pass(entry):
                 passed += 1
             else:
                 lines += self._image(entry)
         if passed:
-            lines.append(style(f"✓ {passed} image(s) passed every check", "green"))
+            lines.append(
+                style(f"{self.marks['pass']} {passed} image(s) passed every check", "green")
+            )
+        unchecked = [entry.image.name for entry in report.not_checked]
         if unchecked:
             lines.append(
-                style(f"- {unchecked} image(s) matched no policy scope: not checked", "yellow")
+                style(
+                    # The engine's warning names them.
+                    f"- {len(unchecked)} image(s) matched no policy scope: not checked",
+                    "yellow",
+                )
             )
             lines.append("")
         lines += self._notes(report)
-        return "\n".join(lines + tail) + "\n"
+        return self.fit("\n".join(lines + tail) + "\n")
+
+    def _warnings(self, report: Report) -> list[str]:
+        lines: list[str] = []
+        notes = warnings(report)
+        if notes:
+            lines.append(self.style("Warnings:", "yellow", True))
+            lines += [f"  ! {escape(w)}" for w in notes]
+            lines.append("")
+        return lines
 
     def _notes(self, report: Report) -> list[str]:
         """Warnings, waivers needing attention and the override, each block blank-line ended."""
-        style = self.style
-        lines: list[str] = []
-        attention = [w for w in report.waivers if w.status is not WaiverStatus.ACTIVE]
-        if report.warnings:
-            lines.append(style("Warnings:", "yellow", True))
-            lines += [f"  ! {one_line(w)}" for w in report.warnings]
-            lines.append("")
-        if attention:
+        lines = self._warnings(report)
+        items = attention(report)
+        if items:
             lines.append("Waivers needing attention:")
-            for item in attention:
+            for item in items:
                 w = item.waiver
+                when = item.when if item.status is not WaiverStatus.UNUSED else ""
+                when = when or f"expires {w.expires.isoformat()}"
+                what = {WaiverStatus.EXPIRED: ", no longer applies"}.get(item.status, "")
                 lines.append(
-                    f"  {item.status.value:<8} {w.policy}/{w.rule} on "
-                    f"{', '.join(s.text for s in w.selectors)} (expires {w.expires.isoformat()}"
-                    f"{', owner ' + w.owner if w.owner else ''})"
+                    f"  {item.status.value:<8} {escape(w.policy)}/{escape(w.rule)} on "
+                    f"{escape(', '.join(s.text for s in w.selectors))} ({when}{what}"
+                    f"{', owner ' + escape(w.owner) if w.owner else ''})"
                 )
             lines.append("")
         if report.override:
-            lines.append(
-                f"Override in effect for soft-mandatory rules: {one_line(report.override)}"
-            )
+            lines.append(f"Override in effect for soft-mandatory rules: {escape(report.override)}")
             lines.append("")
         return lines
 
     def _header(self, report: Report) -> str:
+        """The run's details, one line each; every value from data escaped."""
         src = report.source
         where = {
             "demo": "the bundled demo sample",
-            "snapshot": f"snapshot {src.path}",
-            "api": f"Security Center API ({src.endpoint or src.region})",
-        }.get(src.kind, src.kind)
+            "snapshot": f"snapshot {escape(src.path or '-')}",
+            "api": f"Security Center API ({escape(src.endpoint or src.region or '')})",
+        }.get(src.kind, escape(src.kind))
         if src.fetched_at:
-            where += f", fetched {src.fetched_at}"
+            where += f", fetched {escape(src.fetched_at)}"
+        if src.request_id:
+            where += f", request id {escape(src.request_id)}"
         policies = ", ".join(
-            f"{p.name} ({p.file}{', bundled' if p.bundled else ''})" for p in report.policies
+            escape(f"{p.name} ({p.file}{', bundled' if p.bundled else ''})")
+            for p in report.policies
         )
-        selection = ", ".join(report.selection) if report.selection else "all namespaces"
+        selection = escape(", ".join(report.selection)) if report.selection else "all namespaces"
         lines = [f"Selected {len(report.images)} image(s) from {where}"]
         if report.selection or not report.refs:
             lines.append(f"  namespaces: {selection}")
         if report.refs:
-            lines.append(f"  images:     {one_line(', '.join(report.refs))}")
+            lines.append(f"  images:     {escape(', '.join(report.refs))}")
         lines.append(f"  policies:   {policies}")
         lines.append(f"  date:       {report.now.isoformat()}")
         return "\n".join(lines)
@@ -152,8 +214,12 @@ class ConsoleFormat(Format):
     def _image(self, entry: ImageReport) -> list[str]:
         style = self.style
         image = entry.image
-        mark = style("✗", "red", True) if entry.verdict == "fail" else style("~", "yellow", True)
-        details = [f"ranked in {', '.join(image.ranked_in)}" if image.ranked else "not ranked"]
+        if entry.verdict == "fail":
+            mark = style(self.marks["fail"], "red", True)
+        else:
+            mark = style(self.marks["advisory"], "yellow", True)
+        ranked = escape(", ".join(image.ranked_in))
+        details = [f"ranked in {ranked}" if image.ranked else "not ranked"]
         if image.digest:
             digest = image.digest.removeprefix("sha256:")
             details.append(f"digest {one_line(digest[:12])}")
@@ -163,7 +229,8 @@ class ConsoleFormat(Format):
                 continue
             label, colour = _STYLE[result.outcome]
             lines.append(
-                f"    {style(f'{label:<8}', colour, True)} {result.policy}/{result.rule}"
+                f"    {style(f'{label:<8}', colour, True)} {escape(result.policy)}/"
+                f"{escape(result.rule)}"
                 f"  [{result.enforcement.value}]"
             )
             lines.append(f"             {one_line(result.message)}")

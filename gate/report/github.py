@@ -26,7 +26,8 @@ from collections.abc import Iterable
 
 from gate.model import ImageReport, Outcome, Report, Result, WaiverStatus
 from gate.report import Format
-from gate.report.text import one_line, terminal_safe
+from gate.report.console import attention, warnings
+from gate.report.text import escape, one_line, terminal_safe
 
 MAX_ROWS = 50
 MAX_NOTES = 30
@@ -72,8 +73,9 @@ _MD_SPECIAL = str.maketrans(
 
 
 def md(text: str, limit: int = MAX_CELL) -> str:
-    """Text safe inside a Markdown table cell: one line, no markup, no HTML, bounded."""
-    line = one_line(text)
+    """Text safe inside a Markdown table cell: one line, no markup, no HTML, bounded; control
+    characters shown as backslash escapes."""
+    line = escape(text.strip())
     if len(line) > limit:
         line = line[: limit - 1] + "…"
     return line.translate(_MD_SPECIAL)
@@ -119,14 +121,23 @@ _RESULT_HEADER = ["Image", "Rule", "Enforcement", "Outcome", "Why (actual values
 
 
 def headline(report: Report) -> str:
+    """Green only for a clean pass: a pass with warnings (nothing evaluated, a pattern that
+    matched nothing, images no rule checked) has a warning headline."""
     counts = report.summary()
     if report.verdict == "pass":
+        if report.evaluated_nothing:
+            return f"⚠️ {TITLE}: PASS with warnings (nothing was evaluated)"
+        if report.notes:
+            return f"⚠️ {TITLE}: PASS with warnings ({len(report.notes)} warning(s))"
         return f"✅ {TITLE}: PASS"
-    if report.empty_selection_fails:
-        return f"❌ {TITLE}: FAIL (no image was evaluated and --require-images is set)"
     blocking = counts["fail"] + counts["error"]
     images = sum(1 for i in report.images if i.verdict == "fail")
-    return f"❌ {TITLE}: FAIL ({blocking} blocking result(s) in {images} image(s))"
+    blocks = f"{blocking} blocking result(s) in {images} image(s)"
+    problem = report.selection_problem
+    if problem:
+        why = f"{blocks}; {problem}" if blocking else problem
+        return f"❌ {TITLE}: FAIL ({md(why)})"
+    return f"❌ {TITLE}: FAIL ({blocks})"
 
 
 def _source(report: Report) -> str:
@@ -138,6 +149,8 @@ def _source(report: Report) -> str:
     }.get(src.kind, md(src.kind))
     if src.fetched_at:
         where += f", fetched {md(src.fetched_at)}"
+    if src.request_id:
+        where += f", request id {md(src.request_id)}"
     return where
 
 
@@ -154,6 +167,11 @@ class MarkdownFormat(Format):
             "| " + " | ".join(str(counts[k]) for k in keys) + " |",
             "",
         ]
+        unchecked = report.not_checked
+        if unchecked:  # one more column, only when there is something to count
+            lines[2] += " not checked |"
+            lines[3] += "---:|"
+            lines[4] += f" {len(unchecked)} |"
         policies = ", ".join(
             md(f"{p.name} ({p.file}{', bundled' if p.bundled else ''})") for p in report.policies
         )
@@ -171,6 +189,13 @@ class MarkdownFormat(Format):
         ]
         if report.override:
             lines += [f"**Override in effect** for soft-mandatory rules: {md(report.override)}", ""]
+        notes = warnings(report)  # less what the waiver table below says
+        if notes:  # right under the headline: a pass with warnings says why
+            lines += ["### ⚠️ Warnings", ""]
+            lines += [f"- {md(w, 1000)}" for w in notes[:MAX_NOTES]]
+            if len(notes) > MAX_NOTES:
+                lines.append(f"- …and {len(notes) - MAX_NOTES} more in the JSON report")
+            lines.append("")
 
         sections = [
             ("Blocking results", (Outcome.FAIL, Outcome.ERROR), "blocking result(s)"),
@@ -184,37 +209,41 @@ class MarkdownFormat(Format):
                 lines += [f"### {title}", ""]
                 lines += _table(_RESULT_HEADER, _result_rows(items), noun)
         lines += _explanation_section(report)
-        if report.verdict == "pass" and not any(
-            r.outcome is not Outcome.PASS for e in report.images for r in e.results
+        if unchecked:
+            lines += ["### Not checked (outside the scope of every policy)", ""]
+            rows = [[md(e.image.name), "not-checked"] for e in unchecked]
+            lines += _table(["Image", "Verdict"], rows, "image(s)")
+        if (
+            report.verdict == "pass"
+            and not report.evaluated_nothing
+            and not any(r.outcome is not Outcome.PASS for e in report.images for r in e.results)
         ):
             lines += [f"Every evaluated image passed every check ({counts['checks']}).", ""]
 
-        attention = [w for w in report.waivers if w.status is not WaiverStatus.ACTIVE]
-        if attention:
+        needing = attention(report)
+        if needing:
             order = {WaiverStatus.EXPIRING: 0, WaiverStatus.EXPIRED: 1, WaiverStatus.UNUSED: 2}
-            attention.sort(key=lambda w: (order.get(w.status, 3), w.days_left))
+            needing.sort(key=lambda w: (order.get(w.status, 3), w.days_left))
             rows = [
                 [
                     md(item.status.value),
                     md(f"{item.waiver.policy}/{item.waiver.rule}"),
                     md(", ".join(s.text for s in item.waiver.selectors)),
-                    item.waiver.expires.isoformat(),
+                    (
+                        item.when
+                        if item.status is not WaiverStatus.UNUSED
+                        else f"expires {item.waiver.expires.isoformat()}"
+                    ),
                     str(item.days_left),
                     md(item.waiver.owner or ""),
                     md(item.waiver.reason),
                 ]
-                for item in attention
+                for item in needing
             ]
             lines += ["### Waivers needing attention", ""]
-            header = ["Status", "Rule", "Images", "Expires", "Days left", "Owner", "Reason"]
+            header = ["Status", "Rule", "Images", "Expiry", "Days left", "Owner", "Reason"]
             lines += _table(header, rows, "waiver(s)")
 
-        if report.warnings:
-            lines += ["### Notes", ""]
-            lines += [f"- {md(w, 1000)}" for w in report.warnings[:MAX_NOTES]]
-            if len(report.warnings) > MAX_NOTES:
-                lines.append(f"- …and {len(report.warnings) - MAX_NOTES} more in the JSON report")
-            lines.append("")
         return "\n".join(lines)
 
 
@@ -273,7 +302,9 @@ class AnnotationsFormat(Format):
         errors = [
             _annotation("error", e, r) for e, r in _results(report, (Outcome.FAIL, Outcome.ERROR))
         ]
-        if report.empty_selection_fails:
+        if report.empty_selection_fails and report.unmatched:
+            errors.append(command("error", escape(str(report.selection_problem)), title=TITLE))
+        elif report.empty_selection_fails:
             where = ", ".join(report.selection) or "any namespace"
             errors.append(
                 command(
@@ -282,12 +313,15 @@ class AnnotationsFormat(Format):
                     title=TITLE,
                 )
             )
-        warnings = [
+        # The run's warnings first (a pattern that matched nothing, images no rule checked),
+        # then advisory and overridden results.
+        advisory = [command("warning", escape(note), title=TITLE) for note in report.notes]
+        advisory += [
             _annotation("warning", e, r)
             for e, r in _results(report, (Outcome.WARN, Outcome.OVERRIDDEN))
         ]
         lines = _capped("error", errors, "blocking result(s)")
-        lines += _capped("warning", warnings, "warning(s)")
+        lines += _capped("warning", advisory, "warning(s)")
         return "".join(line + "\n" for line in lines)
 
 
@@ -330,8 +364,9 @@ class OutputsFormat(Format):
         return "".join(output(k, v) for k, v in values.items())
 
 
-def error_outputs(exit_code: int, *, junit: str | None = None) -> str:
-    """Outputs of a run that evaluated nothing: verdict ``error`` and the exit code."""
+def error_outputs(exit_code: int, *, junit: str | None = None, json: str | None = None) -> str:
+    """Outputs of a run that evaluated nothing: verdict ``error``, the exit code, and the
+    report paths written (the error JSON and JUnit reports)."""
     values = {
         "verdict": "error",
         "exit-code": str(exit_code),
@@ -340,6 +375,6 @@ def error_outputs(exit_code: int, *, junit: str | None = None) -> str:
         "waived": "0",
         "images": "0",
         "junit": junit if junit and junit != "-" else "",
-        "json": "",
+        "json": json if json and json != "-" else "",
     }
     return "".join(output(k, v) for k, v in values.items())

@@ -6,8 +6,9 @@ The same content as :class:`~gate.report.console.ConsoleFormat`, in collapsible 
     ...
     ESC[0Ksection_end:TIMESTAMP:NAME\\rESC[0K
 
-Run details, advisory results (warnings, waivers, overrides) and notes start collapsed;
-blocking results start expanded, and the summary and verdict lines stay outside every
+Run details, advisory results (warn, waived, overridden) and waivers needing attention start
+collapsed; blocking results and the run's warnings (a pattern that matched nothing, images
+no rule checked) start expanded, and the summary and verdict lines stay outside every
 section, so the end of the log always says what happened. GitLab truncates a job log at
 4 MB by default, so each section lists at most :data:`MAX_IMAGES` images and says how many
 more the JUnit and JSON reports hold.
@@ -17,8 +18,15 @@ from __future__ import annotations
 
 import re
 
-from gate.model import ImageReport, Outcome, Report, WaiverStatus
-from gate.report.console import ConsoleFormat, summary_line, verdict_line
+from gate.model import ImageReport, Outcome, Report
+from gate.report.console import (
+    ConsoleFormat,
+    attention,
+    summary_line,
+    verdict_colour,
+    verdict_line,
+    warnings,
+)
 
 MAX_IMAGES = 200
 _NAME = re.compile(r"[^a-zA-Z0-9_.-]")
@@ -46,8 +54,9 @@ class GitlabConsoleFormat(ConsoleFormat):
         color: bool = False,
         quiet: bool = False,
         banner: str | None = None,
+        encoding: str | None = None,
     ) -> None:
-        super().__init__(color=color, quiet=quiet, banner=banner)
+        super().__init__(color=color, quiet=quiet, banner=banner, encoding=encoding)
         self.timestamp = timestamp
 
     def _section(self, name: str, header: str, body: list[str], *, collapsed: bool) -> list[str]:
@@ -74,7 +83,6 @@ class GitlabConsoleFormat(ConsoleFormat):
         if self.quiet:
             return super().render(report)
         style = self.style
-        verdict_colour = "green" if report.verdict == "pass" else "red"
         lines: list[str] = []
         if self.banner:
             lines += [self.banner, ""]
@@ -87,7 +95,11 @@ class GitlabConsoleFormat(ConsoleFormat):
             for e in report.images
             if e.verdict != "fail" and any(r.outcome is not Outcome.PASS for r in e.results)
         ]
-        passed = len(report.images) - len(blocking) - len(advisory)
+        passed = sum(
+            1
+            for e in report.images
+            if e.results and all(r.outcome is Outcome.PASS for r in e.results)
+        )
         if blocking:
             count = sum(1 for e in blocking for r in e.results if r.outcome.blocking)
             title = style(
@@ -101,13 +113,25 @@ class GitlabConsoleFormat(ConsoleFormat):
             )
             lines += self._section("advisory", title, self._images(advisory), collapsed=True)
         if passed:
-            lines.append(style(f"✓ {passed} image(s) passed every check", "green"))
+            lines.append(
+                style(f"{self.marks['pass']} {passed} image(s) passed every check", "green")
+            )
+        unchecked = [e.image.name for e in report.not_checked]
+        if unchecked:
+            lines.append(
+                style(
+                    # The engine's warning names them.
+                    f"- {len(unchecked)} image(s) matched no policy scope: not checked",
+                    "yellow",
+                )
+            )
         notes = self._notes(report)
         if notes:
-            attention = sum(1 for w in report.waivers if w.status is not WaiverStatus.ACTIVE)
+            count = len(warnings(report))
             title = (
-                f"Notes: {len(report.warnings)} warning(s), {attention} waiver(s) needing attention"
+                f"Notes: {count} warning(s), {len(attention(report))} waiver(s) needing attention"
             )
-            lines += self._section("notes", style(title, "yellow"), notes, collapsed=True)
-        lines += [summary_line(report), style(verdict_line(report), verdict_colour, True)]
-        return "\n".join(lines) + "\n"
+            # Warnings are for reading: open. Only waiver bookkeeping starts folded.
+            lines += self._section("notes", style(title, "yellow"), notes, collapsed=not count)
+        lines += [summary_line(report), style(verdict_line(report), verdict_colour(report), True)]
+        return self.fit("\n".join(lines) + "\n")

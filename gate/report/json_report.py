@@ -3,15 +3,23 @@
 Shape::
 
     {"version": 1, "verdict": "pass"|"fail", "exit_code": n, "now": "YYYY-MM-DD",
-     "source": {"kind", "path", "region", "endpoint", "request_id", "fetched_at"},
+     "source": {"kind", "path", "region", "region_origin", "endpoint", "request_id",
+                "fetched_at"},
      "policies": [{"name", "file", "bundled"}], "selection": [...], "image_refs": [...],
-     "summary": {"images", "checks", "pass", "fail", "warn", "waived", "overridden", "error"},
+     "unmatched": [...],
+     "summary": {"images", "checks", "pass", "fail", "warn", "waived", "overridden", "error",
+                 "not_checked"},
      "images": [{"namespace", "repository", "tag", "digest", "uuid", "image_id", "ranked_in",
                  "verdict", "results": [{"policy", "rule", "enforcement", "outcome",
                  "condition", "values", "message", "waiver"}]}],
      "waivers": [{"policy", "rule", "images", "expires", "status", "reason", "owner",
                   "uses", "days_left"}],
      "warnings": [...], "override": null | {"reason"}}
+
+An image's ``verdict`` is ``pass``, ``fail``, or ``not-checked`` when no rule applied to it
+(outside every policy's scope; its ``results`` are empty): never to be counted as cleared.
+``summary.not_checked`` counts those images. ``unmatched`` lists the ``--namespace``
+patterns that matched no ranked image; ``warnings`` says so too, with every other warning.
 
 When nothing could be evaluated (exit 2 or 3) the file still replaces any previous one, as
 ``{"version": 1, "verdict": "error", "exit_code": n, "error": {"kind", "message"}}``.
@@ -104,6 +112,7 @@ def _document(report: Report, images: Any) -> dict[str, Any]:
             "kind": source.kind,
             "path": source.path,
             "region": source.region,
+            "region_origin": source.region_origin,
             "endpoint": source.endpoint,
             "request_id": source.request_id,
             "fetched_at": source.fetched_at,
@@ -113,7 +122,8 @@ def _document(report: Report, images: Any) -> dict[str, Any]:
         ],
         "selection": list(report.selection),
         "image_refs": list(report.refs),
-        "summary": report.summary(),
+        "unmatched": list(report.unmatched),
+        "summary": {**report.summary(), "not_checked": len(report.not_checked)},
         "images": images,
         "waivers": [
             {
@@ -130,7 +140,7 @@ def _document(report: Report, images: Any) -> dict[str, Any]:
             }
             for w in report.waivers
         ],
-        "warnings": list(report.warnings),
+        "warnings": list(report.notes),
         "override": {"reason": report.override} if report.override else None,
     }
 

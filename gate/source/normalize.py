@@ -49,6 +49,14 @@ from typing import Any, NamedTuple
 from gate.errors import SourceError
 from gate.model import Image, Number
 from gate.policy.metrics import CATALOGUE, DETAIL_COUNTERS, IMAGE_FIELDS, MAX_MAGNITUDE
+from gate.report.text import one_line
+from gate.source.snapshot import (
+    DuplicateKeyError,
+    duplicate_key,
+    json_float,
+    json_kind,
+    object_name,
+)
 
 LISTS = ("VulAsap", "Baseline")
 DETAIL_KEY = "RiskLevelDetail"
@@ -65,45 +73,101 @@ def _text(value: Any) -> str:
         return value.strip()
     if value is None:
         return ""
-    return str(value).strip()
+    if type(value) is int or type(value) is float:
+        return str(value) if abs(value) < 10**18 else "(a huge number)"
+    return f"({json_kind(value)})"  # never str() of a list: a deep one would overflow the stack
 
 
-_NUMERIC = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+MISSING_NAMESPACE = "<missing namespace>"
+"""The namespace shown for a record whose ``RepoNamespace`` is missing, null, empty or not a
+string (no registry namespace has ``<``, ``>`` or a space). Such an image is bad data: it
+carries a data error, and every ``--namespace`` selection takes it, so that mandatory rules
+turn it into an error rather than letting it disappear from the run."""
+
+_NUMERIC = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?")
+MAX_COUNTER_TEXT = 40
+"""The longest numeric string read as a counter (``"3"``, ``"3.0"``); longer is unusable."""
 
 
-def to_number(value: Any) -> Number | None:
-    """A finite int/float from a JSON value, plain decimal strings included; otherwise None.
+def _whole(sign: str, whole: str, fraction: str, exponent: str) -> int | None:
+    """The exact whole number the parts of a decimal number write, or None if not whole."""
+    digits = (whole + fraction).lstrip("0")
+    if not digits:
+        return 0
+    if len(exponent.lstrip("+-")) > 9:
+        return None  # 1e-9999999999 is no whole number; 1e9999999999 is too large
+    shift = (int(exponent) if exponent else 0) - len(fraction)
+    if shift >= 0:
+        if len(digits) + shift > 19:
+            return None  # above MAX_MAGNITUDE
+        number = int(digits + "0" * shift)
+    else:
+        if len(digits) <= -shift or digits[shift:].strip("0"):
+            return None
+        number = int(digits[:shift])
+    return -number if sign == "-" else number
 
-    Values beyond :data:`~gate.policy.metrics.MAX_MAGNITUDE` are not counters anyone sends;
-    they are refused so arithmetic on them cannot overflow.
+
+def to_number(value: Any) -> int | None:
+    """The exact whole number a counter's JSON value gives, or None if it gives none.
+
+    Accepted: a JSON integer; a JSON number whose written value is exactly whole (``3.0``,
+    ``3e2``, as some serialisers write integers); a string of one of those forms
+    (``"3"``, ``" 3.0 "``, at most :data:`MAX_COUNTER_TEXT` characters). Refused: fractions
+    (``2.5``), numbers that only round to a whole one (``1e-400``, ``"3e-999999"``),
+    booleans, null, NaN, infinities, other strings, and values beyond
+    :data:`~gate.policy.metrics.MAX_MAGNITUDE` (so arithmetic on them cannot overflow).
+    Negative numbers are returned (the caller says they are negative).
     """
-    number: Number
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
+    number: int | None
+    if type(value) is int:
         number = value
-    elif isinstance(value, str):
+    elif type(value) is float:  # not an InexactFloat, whose text only rounds to its value
+        if not value.is_integer():  # (a fraction, NaN or an infinity)
+            return None
+        number = int(value)
+    elif type(value) is str:
         # Python's int()/float() also take "1_000", non-ASCII digits and "nan": not numbers here.
-        match = _NUMERIC.fullmatch(value.strip())
+        text = value.strip()
+        match = _NUMERIC.fullmatch(text) if len(text) <= MAX_COUNTER_TEXT else None
         if match is None:
             return None
-        text = match.group()
-        number = int(text) if match.group(1) is None and match.group(2) is None else float(text)
+        sign, whole, fraction, exponent = match.groups(default="")
+        number = _whole(sign, whole, fraction, exponent)
     else:
         return None
-    if isinstance(number, float) and not math.isfinite(number):
-        return None
-    return number if abs(number) <= MAX_MAGNITUDE else None
+    return number if number is not None and abs(number) <= MAX_MAGNITUDE else None
 
 
 def _counter(name: str, value: Any) -> Number | str:
-    """A counter's number, or (a str) why it is unusable: not a number, or below zero."""
+    """A counter's number, or (a str) why it is unusable: not a whole number, or below zero."""
     number = to_number(value)
     if number is None:
-        return f"{name} is not a number: {_describe(value)}"
+        return f"{name} {_why(value)}: {_describe(value)}"
     if number < 0:
         return f"{name} is negative: {_describe(value)}"
     return number
+
+
+def _why(value: Any) -> str:
+    """Why ``to_number`` refused a value."""
+    if type(value) is int:
+        return "is too large to be a counter"
+    if isinstance(value, float) and math.isfinite(value):
+        return "is negative" if value < 0 else "is not a whole number"
+    if type(value) is str:
+        text = value.strip()
+        match = _NUMERIC.fullmatch(text)
+        if match is not None:
+            if text.startswith("-") and text.strip("-0.eE+"):
+                return "is negative"
+            _, whole, fraction, exponent = match.groups(default="")
+            if len(text) > MAX_COUNTER_TEXT:
+                return f"is longer than the {MAX_COUNTER_TEXT} characters a counter may have"
+            if _whole("", whole, fraction, exponent) is None and not (fraction or exponent):
+                return "is too large to be a counter"
+            return "is not a whole number (or too large to be a counter)"
+    return "is not a number"
 
 
 def _parse_detail(raw: Any) -> tuple[dict[str, Any] | None, str | None, bool]:
@@ -113,35 +177,69 @@ def _parse_detail(raw: Any) -> tuple[dict[str, Any] | None, str | None, bool]:
     if isinstance(raw, dict):
         return raw, None, False
     if not isinstance(raw, str):
-        return None, f"RiskLevelDetail is a {type(raw).__name__}, not a JSON string", False
+        return None, f"RiskLevelDetail is {json_kind(raw)}, not a string holding JSON", False
     text = raw.strip()
     if not text:
         return None, "RiskLevelDetail is empty", False
     double = False
     try:
-        detail = json.loads(text)
-    except (ValueError, RecursionError):
+        detail = _loads(text)
+    except DuplicateKeyError as exc:
+        return None, _duplicate(exc), False
+    except (ValueError, RecursionError) as exc:
         if '\\"' not in text:
-            return None, "RiskLevelDetail is not valid JSON", False
+            return None, _invalid(exc), False
         try:
-            detail = json.loads(json.loads(f'"{text}"'))
-        except (ValueError, RecursionError):
-            return None, "RiskLevelDetail is not valid JSON", False
+            detail = _loads(json.loads(f'"{text}"'))
+        except DuplicateKeyError as exc:
+            return None, _duplicate(exc), False
+        except (ValueError, RecursionError) as exc:
+            return None, _invalid(exc), False
         double = True
     if isinstance(detail, str):  # a JSON string holding the object: one level too many
         try:
-            detail = json.loads(detail)
+            detail = _loads(detail)
             double = True
-        except (ValueError, RecursionError):
-            return None, "RiskLevelDetail is not valid JSON", False
+        except DuplicateKeyError as exc:
+            return None, _duplicate(exc), False
+        except (ValueError, RecursionError) as exc:
+            return None, _invalid(exc), False
     if not isinstance(detail, dict):
-        return None, f"RiskLevelDetail is a JSON {type(detail).__name__}, not an object", False
+        return None, f"RiskLevelDetail is {json_kind(detail)}, not an object", False
     return detail, None, double
 
 
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook``: an object, unless it names a key twice (the last would win)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise DuplicateKeyError(duplicate_key(pairs), "RiskLevelDetail")
+    return obj
+
+
+_loads = functools.partial(json.loads, object_pairs_hook=_unique, parse_float=json_float)
+
+
+def _duplicate(exc: DuplicateKeyError) -> str:
+    return f"RiskLevelDetail names the key {_describe(exc.key)} twice (which value counts?)"
+
+
+def _invalid(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "RiskLevelDetail is not valid JSON: it is nested too deeply"
+    if not isinstance(exc, json.JSONDecodeError) and "digits" in str(exc):
+        return "RiskLevelDetail is not valid JSON: it holds a number with thousands of digits"
+    return "RiskLevelDetail is not valid JSON"
+
+
 def _describe(value: Any) -> str:
+    """A short JSON rendering of a scalar value; containers by their kind."""
+    if isinstance(value, (dict, list)):
+        return json_kind(value)
+    if type(value) is int and abs(value) >= 10**30:
+        return "a number with more than 30 digits"
     text = json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return one_line(text if len(text) <= 40 else text[:37] + "...")
 
 
 _NO_PROBLEMS: Mapping[str, str] = MappingProxyType({})
@@ -220,6 +318,16 @@ class DetailReader:
         carry other counters, or be another image under the same (masked) ``Uuid``, and
         :func:`normalize` decides which (on the usual shape a read costs a few microseconds).
         """
+        if DETAIL_KEY in obj:
+            obj[DETAIL_KEY] = self.read(obj[DETAIL_KEY])
+        return obj
+
+    def pairs_hook(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        """:meth:`hook` as a ``json.loads`` ``object_pairs_hook`` that also refuses an object
+        naming a key twice (:class:`~gate.source.snapshot.DuplicateKeyError`)."""
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            raise DuplicateKeyError(duplicate_key(pairs), object_name(obj))
         if DETAIL_KEY in obj:
             obj[DETAIL_KEY] = self.read(obj[DETAIL_KEY])
         return obj
@@ -311,11 +419,20 @@ def _lists(info: dict[str, Any]) -> tuple[list[tuple[str, list[Any]]], list[str]
             continue
         if not isinstance(entries, list):
             raise SourceError(
-                f"RiskRankInfo.{list_name} is a JSON {type(entries).__name__}, not a list",
+                f"RiskRankInfo.{list_name} is {json_kind(entries)}, not an array",
                 hint="the response is malformed; nothing was evaluated",
             )
         lists.append((list_name, entries))
     unknown = [key for key in info if key not in LISTS]
+    variants = [key for key in unknown if key.strip().lower() in _FOLDED]
+    if variants:
+        names = ", ".join(_key(key) for key in variants[:5])
+        raise SourceError(
+            f"RiskRankInfo has {names}, a variant of the list name "
+            f"{_FOLDED[variants[0].strip().lower()]!r}; nothing was evaluated",
+            hint="list names are case-sensitive (VulAsap, Baseline); a differently written "
+            "one is not what the API sends, and its images would otherwise go unevaluated",
+        )
     if not lists:
         keys = [_key(key) + (" (null)" if info[key] is None else "") for key in info]
         found = (
@@ -339,8 +456,11 @@ def _lists(info: dict[str, Any]) -> tuple[list[tuple[str, list[Any]]], list[str]
     return lists, warnings
 
 
+_FOLDED = {name.lower(): name for name in LISTS}
+
+
 def _key(key: str) -> str:
-    text = repr(key)
+    text = one_line(repr(key))
     return text if len(text) <= 40 else text[:36] + "...'"
 
 
@@ -405,6 +525,14 @@ def _merge(
     return differed, one_sided
 
 
+def _namespace_error(raw: Any) -> str:
+    if raw is None:
+        return "RepoNamespace is missing or null, so the image's namespace is unknown"
+    if type(raw) is str:
+        return "RepoNamespace is empty, so the image's namespace is unknown"
+    return f"RepoNamespace is {json_kind(raw)}, not a string, so the image's namespace is unknown"
+
+
 def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Ranking:
     """Images of the ranking, each once, keeping only the ``wanted`` metrics (default: all).
 
@@ -436,14 +564,18 @@ def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Rank
         for index, entry in enumerate(entries):
             if not isinstance(entry, dict):
                 raise SourceError(
-                    f"RiskRankInfo.{list_name}[{index}] is a JSON {type(entry).__name__}, "
-                    "not an image object",
+                    f"RiskRankInfo.{list_name}[{index}] is {json_kind(entry)}, not an image object",
                     hint="the response is malformed; nothing was evaluated",
                 )
             # _text(), inlined for the usual str: this runs for every record of a large ranking
             get = entry.get
             uuid = raw.strip() if type(raw := get("Uuid")) is str else _text(raw)
-            namespace = raw.strip() if type(raw := get("RepoNamespace")) is str else _text(raw)
+            namespace = raw.strip() if type(raw := get("RepoNamespace")) is str else ""
+            if not namespace:
+                namespace_error = _namespace_error(raw)
+                namespace = MISSING_NAMESPACE
+            else:
+                namespace_error = None
             repository = raw.strip() if type(raw := get("RepoName")) is str else _text(raw)
             tag = raw.strip() if type(raw := get("Tag")) is str else _text(raw)
             digest = raw.strip() if type(raw := get("Digest")) is str else _text(raw)
@@ -468,6 +600,9 @@ def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Rank
                 raise ValueError("the body's RiskLevelDetail was read for other metrics")
             metrics = detail.metrics
             problems = detail.problems
+            error = detail.error
+            if namespace_error is not None:
+                error = namespace_error if error is None else f"{namespace_error}; {error}"
             if field_names:
                 metrics, problems = dict(metrics), dict(problems)
                 for name in field_names:
@@ -479,6 +614,8 @@ def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Rank
                         problems[name] = number
                     else:
                         metrics[name] = number
+            if namespace_error is not None:  # no counter of an image of unknown namespace
+                metrics, problems = {}, _NO_PROBLEMS  # counts: its data error speaks for all
 
             if seen is not None:  # another listing of an image already found
                 kept = found[seen]
@@ -489,12 +626,12 @@ def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Rank
                 if (
                     metrics != kept.metrics
                     or problems != kept.metric_problems
-                    or detail.error != kept.data_error
+                    or error != kept.data_error
                 ):
                     differed, unusable = _merge(
                         kept,
                         f"{kept.ranked_in[0]}[{first_index[seen]}]",
-                        (metrics, problems, detail.error),
+                        (metrics, problems, error),
                         f"{list_name}[{index}]",
                         all_names,
                         detail_names,
@@ -524,7 +661,7 @@ def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Rank
                     ranked_in=(list_name,),
                     metrics=metrics,
                     metric_problems=problems,
-                    data_error=detail.error,
+                    data_error=error,
                 )
             )
     if doubled:

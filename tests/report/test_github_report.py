@@ -111,10 +111,15 @@ def test_annotations_are_capped_per_level_with_one_summary_line() -> None:
 
 def test_empty_selection_with_require_images_is_an_error_annotation() -> None:
     text = AnnotationsFormat().render(report([], require_images=True))
-    assert text == (
-        "::error title=Image gate::no ranked image matched ns and --require-images is set\n"
+    error, warning = text.splitlines()
+    assert (
+        error == "::error title=Image gate::no ranked image matched ns and --require-images is set"
     )
-    assert AnnotationsFormat().render(report([])) == ""
+    assert warning.startswith("::warning title=Image gate::no ranked image matched ns: nothing")
+    # Without --require-images the run passes, and the annotation still says nothing matched.
+    assert AnnotationsFormat().render(report([])) == (
+        "::warning title=Image gate::no ranked image matched ns: nothing was evaluated\n"
+    )
 
 
 # --- the job summary ------------------------------------------------------------------------
@@ -140,7 +145,10 @@ def test_summary_of_a_failing_run() -> None:
     assert "### Waived" in text
     # The waiver expires 9 days after TODAY: flagged as expiring soon.
     assert "### Waivers needing attention" in text
-    assert "| expiring | prod/urgent | ns/waived:\\* | 2026-06-10 | 9 | team-a |" in text
+    assert (
+        "| expiring | prod/urgent | ns/waived:\\* | expires in 9 days (2026-06-10) | 9 | team-a |"
+        in text
+    )
     assert f"date {TODAY.isoformat()}; exit code 1." in text
     assert "policies: prod (policies/prod.yaml)" in text
 
@@ -164,7 +172,8 @@ def test_summary_cells_cannot_break_the_table_or_inject_markup() -> None:
     hostile = image("app|x", "<img src=x>*b*\n# h", imageVulAsap=1)
     text = MarkdownFormat().render(report([hostile]))
     [row] = [line for line in text.splitlines() if line.startswith("| ns/app")]
-    assert row.startswith("| ns/app\\|x:&lt;img src=x&gt;\\*b\\* # h | prod/urgent |")
+    # The line break is shown as an escape (``\\n``, its backslash escaped for Markdown).
+    assert row.startswith("| ns/app\\|x:&lt;img src=x&gt;\\*b\\*\\\\n# h | prod/urgent |")
     assert "<img" not in text
     assert md("x" * 500).endswith("…") and len(md("x" * 500)) == 300
 

@@ -73,11 +73,13 @@ def test_sections_fold_details_and_keep_blocking_results_open() -> None:
 def test_notes_section_and_quiet_mode() -> None:
     text = render([])
     [(name, collapsed, header, body)] = sections(text)[1:]
-    assert (name, collapsed) == ("gate_notes", True)
+    # A warning is for reading: its section starts open.
+    assert (name, collapsed) == ("gate_notes", False)
     assert header == "Notes: 1 warning(s), 0 waiver(s) needing attention"
     assert any("no ranked image matched ns" in line for line in body)
     quiet = render([], quiet=True)
     assert "section_start" not in quiet
+    assert "no ranked image matched ns" in quiet  # warnings are never quiet
 
 
 def test_long_sections_are_capped() -> None:
@@ -106,3 +108,18 @@ def test_installed_gate_uses_sections_and_colour_under_gitlab() -> None:
         check=False,
     )
     assert "section_start:" in plain.stdout and "\x1b[31m" not in plain.stdout
+
+
+def test_sections_survive_no_color() -> None:
+    """NO_COLOR turns colours off, not GitLab's collapsible sections."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATE_", "GITHUB_"))}
+    env.update(GITLAB_CI="true", NO_COLOR="1", GATE_CACHE_DIR="")
+    done = subprocess.run(
+        [*gate_command(), "check", "--demo"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert "section_start:" in done.stdout
+    assert "\x1b[0K" in done.stdout
+    assert "\x1b[31m" not in done.stdout and "\x1b[1m" not in done.stdout

@@ -88,6 +88,7 @@ def test_summary_counts_every_outcome() -> None:
         "waived": 1,
         "overridden": 0,
         "error": 1,
+        "not_checked": 0,
     }
 
 

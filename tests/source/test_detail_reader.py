@@ -304,8 +304,8 @@ def test_a_negative_counter_is_a_problem_on_both_paths() -> None:
 
 
 def test_the_hook_reads_every_listing_of_a_uuid() -> None:
-    first = {"Uuid": "u", "RiskLevelDetail": canonical({"imageVulAsap": 0})}
-    again = {"Uuid": "u", "RiskLevelDetail": canonical({"imageVulAsap": 7})}
+    first = {"Uuid": "u", "RepoNamespace": "ns", "RiskLevelDetail": canonical({"imageVulAsap": 0})}
+    again = {"Uuid": "u", "RepoNamespace": "ns", "RiskLevelDetail": canonical({"imageVulAsap": 7})}
     body = json.loads(canonical_body([first], [again]), object_hook=DetailReader(WANTED).hook)
     vul_asap, baseline = body["RiskRankInfo"]["VulAsap"], body["RiskRankInfo"]["Baseline"]
     assert isinstance(vul_asap[0]["RiskLevelDetail"], Detail)

@@ -445,3 +445,55 @@ def test_hostile_error_envelope_stays_data(
         for injected in ("\x1b[31m", "\x1b]8;;", "\x1b[2K", "\rfake"):
             assert injected not in text, (name, injected)
     assert "pwned-by-message" in run.stderr  # shown, as data
+
+
+# --- the region ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "region", "origin"),
+    [
+        ([], {}, "ap-southeast-1", "aliyun CLI profile 'default'"),
+        (["--region", "cn-beijing"], {}, "cn-beijing", "--region"),
+        (
+            [],
+            {"ALIBABA_CLOUD_REGION_ID": "eu-central-1"},
+            "eu-central-1",
+            "ALIBABA_CLOUD_REGION_ID",
+        ),
+    ],
+    ids=["profile", "option", "variable"],
+)
+def test_the_region_and_where_it_came_from_are_reported(
+    tmp_path: Path,
+    emulator: Emulator,
+    args: list[str],
+    env: dict[str, str],
+    region: str,
+    origin: str,
+) -> None:
+    """Credentials from the aliyun CLI profile bring its region, as the CLI itself does."""
+    _profile(
+        tmp_path / "home",
+        access_key_id="gate-test-id",
+        access_key_secret="gate-test-secret",
+        region_id="ap-southeast-1",
+    )
+    run = run_gate(tmp_path, "--endpoint", emulator.url, *args, env=env)
+    assert run.code in (0, 1), run.stderr
+    source = json.loads((tmp_path / "report.json").read_text())["source"]
+    assert source["region"] == region
+    assert source["region_origin"] == origin
+
+
+def test_an_unknown_region_id_is_a_warning_in_the_reports(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    env = {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "gate-test-id",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "gate-test-secret",
+    }
+    run = run_gate(tmp_path, "--endpoint", emulator.url, "--region", "cn-hanzhou", env=env)
+    assert run.code in (0, 1), run.stderr
+    warnings = json.loads((tmp_path / "report.json").read_text())["warnings"]
+    assert any("cn-hanzhou" in w and "cn-hangzhou" in w for w in warnings)

@@ -26,9 +26,8 @@ from gate.source.signer import (
     signed_header_names,
 )
 
-VECTORS_PATH = (
-    Path(__file__).resolve().parents[3] / "shared" / "reference" / "v3-signature-vectors.json"
-)
+# Produced by the official SDK (alibabacloud-tea-openapi 0.4.6); see tests/data/README.md.
+VECTORS_PATH = Path(__file__).resolve().parents[1] / "data" / "v3-signature-vectors.json"
 DOCUMENT: dict[str, Any] = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
 INPUTS: dict[str, Any] = DOCUMENT["inputs"]
 VECTORS: dict[str, dict[str, Any]] = DOCUMENT["vectors"]

@@ -69,8 +69,8 @@ def test_envelope_without_request_id_falls_back_to_the_body() -> None:
         (b"{not json", "not valid JSON at line 1 column 2"),
         (b'{"RiskRankInfo": {"VulAsap": [', "not valid JSON"),
         (b"\xff\xfe{}", "not valid JSON"),
-        (b"[1, 2]", "JSON list, not an object"),
-        (b'"text"', "JSON str, not an object"),
+        (b"[1, 2]", "is an array, not an object"),
+        (b'"text"', "is a string, not an object"),
         (b"{}", "no RiskRankInfo object"),
         (b'{"RiskRankInfo": []}', "no RiskRankInfo object"),
         (b'{"RiskRankInfo": null}', "no RiskRankInfo object"),
@@ -172,4 +172,50 @@ def test_parse_duration(text: str, expected: dt.timedelta) -> None:
 @pytest.mark.parametrize("text", ["", "soon", "12", "1w", "-1h"])
 def test_parse_duration_rejects_nonsense(text: str) -> None:
     with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+# --- size limit, bounded reads ---------------------------------------------------------------
+
+
+def test_max_bytes_limits_a_file_and_a_stream(tmp_path: Path) -> None:
+    data = json.dumps(ranking_body()).encode()
+    path = tmp_path / "r.json"
+    path.write_bytes(data)
+    assert read_snapshot(str(path), max_bytes=len(data)).body["RiskRankInfo"]
+    for source, stdin in ((str(path), None), ("-", io.BytesIO(data))):
+        with pytest.raises(SourceError) as error:
+            read_snapshot(source, stdin=stdin, max_bytes=len(data) - 1)
+        assert "is larger than" in error.value.message
+        assert error.value.hint is not None
+        assert "--max-snapshot-mb" in error.value.hint
+
+
+class _Shrinking(io.BytesIO):
+    """A regular-looking file whose content ends early (another process truncated it)."""
+
+    def __init__(self, data: bytes, keep: int) -> None:
+        super().__init__(data[:keep])
+
+
+def test_a_stream_that_ends_early_is_a_json_error() -> None:
+    data = json.dumps(ranking_body()).encode()
+    with pytest.raises(SourceError) as error:
+        read_snapshot("-", stdin=_Shrinking(data, len(data) // 2))
+    assert "is not valid JSON" in error.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("null", "is null"), ("3", "is a number"), ("true", "is true"), ('"x"', "is a string")],
+)
+def test_a_document_of_another_kind_is_named_in_json_terms(text: str, kind: str) -> None:
+    with pytest.raises(SourceError) as error:
+        parse_snapshot(text.encode(), "x.json")
+    assert f"snapshot x.json {kind}, not an object" in error.value.message
+
+
+@pytest.mark.parametrize("text", ["99999999999d", "36501d", "1" * 5000 + "h"])
+def test_overlong_durations_are_value_errors(text: str) -> None:
+    with pytest.raises(ValueError, match="too long a duration"):
         parse_duration(text)
