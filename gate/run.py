@@ -296,15 +296,14 @@ def run_check(request: CheckRequest) -> Report:
         refs = tuple(parse_image_ref(text) for text in request.images)
     policies = load_policies(request)
     data = get_ranking(request, wanted_metrics(policies))
+    import functools
+
+    from gate.records import uses_records
+
     records = _Records(request, started)
-    enrich = None
-    from gate import records as record_metrics
-
-    if record_metrics.uses_records(policies):
-
-        def enrich(images: list[Image]) -> list[Image]:
-            return records.enrich(images, policies)
-
+    enrich = (
+        functools.partial(records.enrich, policies=policies) if uses_records(policies) else None
+    )
     report = evaluate_ranking(request, policies, data.body, data.info, refs, enrich)
     if request.explain:
         report = explain_report(report, request, records, refs)
