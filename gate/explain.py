@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from gate.errors import GateError
 from gate.model import NECESSITIES, Explanation, Image, ImageReport, Policy, Report, VulRecord
 from gate.policy.metrics import record_metric
-from gate.source.vulns import RecordSource, worst_first
+from gate.source.vulns import RecordSource, why, worst_first
 
 VUL_METRICS: Mapping[str, str] = {
     "imageVulAsap": "asap",
@@ -89,7 +89,7 @@ def _explain_one(
             totals[necessity] = page.total
             truncated = truncated or page.truncated
     except GateError as exc:
-        return Explanation(necessities, error=exc.message, source=source.label)
+        return Explanation(necessities, error=why(exc), source=source.label)
     return Explanation(
         necessities,
         records=worst_first(records),

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from gate.errors import GateError
 from gate.model import NECESSITIES, Image, Policy, Rule, VulRecord, Waiver
 from gate.policy.metrics import record_metric
-from gate.source.vulns import MAX_RECORDS, Page, RecordSource
+from gate.source.vulns import MAX_RECORDS, Page, RecordSource, why
 
 WORKERS = 4
 
@@ -163,7 +163,7 @@ def _enrich_one(
                 break
             records.extend(page.records)
     except GateError as exc:
-        problem = f"vulnerability records unavailable: {exc.message}"
+        problem = f"vulnerability records unavailable: {why(exc)}"
     if problem is not None:
         problems = {**image.metric_problems, **dict.fromkeys(names, problem)}
         return dataclasses.replace(image, metric_problems=problems)

@@ -334,13 +334,14 @@ class _Records:
     def enrich(self, images: list[Image], policies: Sequence[Policy]) -> list[Image]:
         from gate import records
         from gate.errors import GateError
+        from gate.source.vulns import why
 
         if not any(records.needs(image, policies) for image in images):
             return images
         try:
             source = self.source()
         except GateError as exc:
-            return records.unavailable(images, policies, exc.message)
+            return records.unavailable(images, policies, why(exc))
         return records.enrich(
             images,
             policies,
@@ -381,6 +382,7 @@ def explain_report(
     of the run's ``--timeout``."""
     from gate import explain
     from gate.errors import GateError
+    from gate.source.vulns import why
 
     def named(image: Image) -> bool:
         return any(ref.matches(image) for ref in refs)
@@ -391,7 +393,7 @@ def explain_report(
     try:
         source = records.source()
     except GateError as exc:
-        return explain.unavailable(report, exc.message, always=always)
+        return explain.unavailable(report, why(exc), always=always)
     return explain.explain(
         report,
         source,

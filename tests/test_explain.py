@@ -240,6 +240,7 @@ def test_a_refused_record_fetch_keeps_the_verdict_and_says_why(
     explanation = images(document)["api:1.0"]["explanation"]
     assert not explanation["available"] and explanation["records"] == []
     assert "NoPermission" in explanation["error"]
+    assert "yundun-sas:DescribeImageVulList" in explanation["error"]  # the hint: what to grant
     assert "vulnerability detail unavailable: cannot fetch the vulnerability records of " in (
         done.stdout
     )

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gate.errors import SourceError
+from gate.errors import GateError, SourceError
 from gate.model import NECESSITIES, Image, VulPackage, VulRecord
 
 if TYPE_CHECKING:
@@ -165,6 +165,12 @@ def read_record(raw: object) -> VulRecord | None:
         last_seen=_time(raw.get("LastTs")),
         status=_status(raw.get("Status")),
     )
+
+
+def why(exc: GateError) -> str:
+    """A failure as one line for a report: the message and, when there is one, the hint
+    (which names the RAM action to grant, the option to raise, ...)."""
+    return f"{exc.message} (hint: {exc.hint})" if exc.hint else exc.message
 
 
 def vul_list_problem(body: dict[str, Any]) -> str | None:
