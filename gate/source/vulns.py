@@ -19,8 +19,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -36,6 +38,8 @@ PAGE_SIZE = 100
 """Records asked for per page (the API's default is 10)."""
 MAX_RECORDS = 1000
 """Records fetched per image and priority at most (10 pages); more are counted, not listed."""
+MAX_RATE = 10.0
+"""Calls per second at most, whatever the number of images and workers."""
 DEMO_VULNS = Path(__file__).resolve().parent.parent / "data" / "demo-vulns.json"
 FIXED_STATUS = 7
 _CVE = re.compile(r"CVE-\d{4}-\d{4,}", re.IGNORECASE)
@@ -214,14 +218,43 @@ def _keep(record: VulRecord | None, necessity: str) -> bool:
     return record is not None and record.status != FIXED_STATUS and record.necessity == necessity
 
 
+class Pacer:
+    """Spaces calls at least ``1 / rate`` seconds apart, across threads: a client-side rate
+    limit, so many images never burst past the API's per-account throttling."""
+
+    def __init__(
+        self,
+        rate: float = MAX_RATE,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = 1.0 / rate
+        self.monotonic = monotonic
+        self.sleep = sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self, deadline: float) -> None:
+        """Wait for this call's slot (never past ``deadline``: the call then fails on it)."""
+        with self._lock:
+            now = self.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        delay = min(slot, deadline) - now
+        if delay > 0:
+            self.sleep(delay)
+
+
 @dataclass(frozen=True)
 class LiveRecords:
-    """Records from the API, page by page, through a signed session."""
+    """Records from the API, page by page, through a signed session, paced by ``pacer``."""
 
     session: Session
     page_size: int = PAGE_SIZE
     max_records: int = MAX_RECORDS
     label: str = "api"
+    pacer: Pacer = field(default_factory=Pacer, compare=False)
 
     def fetch(self, image: Image, necessity: str, *, deadline: float, timeout: float) -> Page:
         kept: list[VulRecord] = []
@@ -230,6 +263,7 @@ class LiveRecords:
         total = 0
         query = image_query(image, necessity)
         while True:
+            self.pacer.wait(deadline)
             answer = self.session.call(
                 ACTION,
                 [*query, ("CurrentPage", str(page)), ("PageSize", str(self.page_size))],

@@ -103,3 +103,28 @@ def test_the_bundled_demo_records_are_in_the_api_shape() -> None:
     records = vulns.load_records_file(vulns.DEMO_VULNS)
     assert records and all(vulns.read_record(r) is not None for r in records)
     assert {r["Necessity"] for r in records} == {"asap", "later", "nntf"}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 6))
+        self.now += seconds
+
+
+def test_the_pacer_spaces_calls_and_never_waits_past_the_deadline() -> None:
+    clock = FakeClock()
+    pacer = vulns.Pacer(10.0, monotonic=clock.monotonic, sleep=clock.sleep)
+    for _ in range(3):
+        pacer.wait(deadline=1000.0)
+    assert clock.slept == [0.1, 0.1]  # the first call goes at once
+    clock.now += 5.0  # idle time is not banked as a burst beyond one slot
+    pacer.wait(deadline=1000.0)
+    pacer.wait(deadline=clock.now + 0.05)
+    assert clock.slept == [0.1, 0.1, 0.05]
