@@ -1,4 +1,6 @@
-"""The live Security Center client for ``GetDockerhubImageRiskRankInfo``.
+"""The live Security Center client: ``GetDockerhubImageRiskRankInfo``, and any other action of
+the same API (a :class:`Session` calls an action with a query; :mod:`gate.source.vulns` uses
+it for ``DescribeImageVulList``).
 
 Owns everything between "the user wants live data" and "here is the parsed API body": the
 region to endpoint mapping, ``--endpoint`` parsing, the signed ``POST /``, retries with
