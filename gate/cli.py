@@ -547,6 +547,16 @@ def _inapplicable(
     metavar="N",
     help="Explain at most N images (4 at a time, within --timeout).",
 )
+@click.option(
+    "--lookup-unranked",
+    is_flag=True,
+    envvar="GATE_LOOKUP_UNRANKED",
+    show_envvar=True,
+    help="Look each --image the ranking does not list up in Security Center's image list "
+    "(DescribeImageInstances); if it was scanned, evaluate it with its own vulnerability "
+    "counts (DescribeImageVulList) instead of --unranked. Counters the image list lacks "
+    "(malicious files, baseline levels) cannot be evaluated: error under mandatory rules.",
+)
 @live_options
 @click.option(
     "--max-snapshot-mb",
@@ -662,6 +672,7 @@ def _check_request(ctx: click.Context, params: dict[str, Any]) -> tuple[CheckReq
         live=_live(ctx, params),
         explain=params["explain"],
         explain_max_images=params["explain_max_images"],
+        lookup_unranked=params["lookup_unranked"],
     )
     return request, notes
 

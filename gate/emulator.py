@@ -3,7 +3,9 @@
 Owns one small HTTP server that speaks ``GetDockerhubImageRiskRankInfo`` and
 ``DescribeImageVulList`` (vulnerability records filtered by namespace, repository, tag,
 digest and fix priority, paged with ``CurrentPage``/``PageSize``; served from a JSON file of
-records or the bundled ``demo-vulns.json``) the way the service does, so end-to-end tests,
+records or the bundled ``demo-vulns.json``) and ``DescribeImageInstances`` (image list entries
+filtered by a ``Criteria`` JSON list; the bundled ``demo-images.json`` by default) the way the
+service does, so end-to-end tests,
 CI integration tests and pipeline dry runs run offline. It serves a
 saved response (a raw API body or a ``gate fetch`` snapshot; the bundled demo response by
 default) with a fresh RequestId each time, and checks every request as the service would: the
@@ -45,7 +47,7 @@ from urllib.parse import unquote_plus
 import click
 
 from gate.errors import GateError
-from gate.source import vulns
+from gate.source import images, vulns
 from gate.source.api import ACTION, VERSION
 from gate.source.signer import (
     DATE_FORMAT,
@@ -59,7 +61,7 @@ MAX_SKEW = dt.timedelta(minutes=15)
 MAX_REQUEST_BODY = 1024 * 1024
 BODY_FAULTS = ("truncated", "non-json", "no-ranking", "empty", "huge")
 TYPE_KEYS = {"vulAsap": "VulAsap", "baseline": "Baseline"}
-ACTIONS = (ACTION, vulns.ACTION)
+ACTIONS = (ACTION, vulns.ACTION, images.ACTION)
 MAX_PAGE_SIZE = 100
 
 # Messages the service uses for these codes (where known); injected codes fall back to a
@@ -185,6 +187,7 @@ class Emulator:
         port: int = 0,
         log: Callable[[str], None] | None = None,
         vul_records: Sequence[Mapping[str, Any]] | None = None,
+        image_instances: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         if not keys:
             raise ValueError("the emulator needs at least one access key")
@@ -192,6 +195,11 @@ class Emulator:
         self.keys = {key.id: key for key in keys}
         self.vul_records: tuple[Mapping[str, Any], ...] = tuple(
             vul_records if vul_records is not None else vulns.load_records_file(vulns.DEMO_VULNS)
+        )
+        self.image_instances: tuple[Mapping[str, Any], ...] = tuple(
+            image_instances
+            if image_instances is not None
+            else images.load_images_file(images.DEMO_IMAGES)
         )
         self._action_counts: dict[str, int] = {}
         self.faults = faults or Faults()
@@ -314,6 +322,8 @@ class Emulator:
             return _error(headers, rejection)
         if headers.get("x-acs-action") == vulns.ACTION:
             return self._serve_vul_list(query, headers, faults)
+        if headers.get("x-acs-action") == images.ACTION:
+            return self._serve_instances(query, headers, faults)
         types = [value for name, value in query if name.startswith("Types.")]
         unknown = [t for t in types if t not in TYPE_KEYS]
         if unknown:
@@ -425,6 +435,51 @@ class Emulator:
             "PageSize": size,
             "TotalCount": len(found),
             "VulRecords": found[(page - 1) * size : page * size],
+        }
+        return _Reply(200, None, request_id, _json(body))
+
+    def _serve_instances(
+        self, query: list[tuple[str, str]], headers: Mapping[str, str], faults: Faults
+    ) -> _Reply:
+        """DescribeImageInstances: ``Criteria`` (a JSON list of name/value conditions) joined
+        by ``LogicalExp`` (AND, or OR), paged with ``CurrentPage``/``PageSize``."""
+        params = dict(query)
+        try:
+            conditions = json.loads(params.get("Criteria", "[]"))
+            page = int(params.get("CurrentPage", "1"))
+            size = int(params.get("PageSize", "20"))
+        except ValueError:
+            return _error(headers, ApiError(400, "InvalidParameter"))
+        if not isinstance(conditions, list) or not all(isinstance(c, dict) for c in conditions):
+            message = "Specified parameter Criteria is not valid."
+            return _error(headers, ApiError(400, "InvalidParameter", message))
+        if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
+            message = f"CurrentPage must be 1 or more and PageSize 1 to {MAX_PAGE_SIZE}."
+            return _error(headers, ApiError(400, "InvalidParameter", message))
+        request_id = new_request_id()
+        fault = self._spoil(faults)
+        if fault is not None:
+            return self._spoiled(fault, request_id, records=True)
+        if params.get("LogicalExp", "AND").upper() == "OR" and conditions:
+            found = [
+                dict(i)
+                for i in self.image_instances
+                if any(images.criteria_matches(i, [c]) for c in conditions)
+            ]
+        else:
+            found = [
+                dict(i) for i in self.image_instances if images.criteria_matches(i, conditions)
+            ]
+        listed = found[(page - 1) * size : page * size]
+        body = {
+            "RequestId": request_id,
+            "PageInfo": {
+                "CurrentPage": page,
+                "PageSize": size,
+                "TotalCount": len(found),
+                "Count": len(listed),
+            },
+            "ImageInstanceList": listed,
         }
         return _Reply(200, None, request_id, _json(body))
 
@@ -707,6 +762,14 @@ def _write_huge(handler: _Handler, request_id: str, size: int, stop: threading.E
     "Default: the bundled demo records.",
 )
 @click.option(
+    "--images",
+    "images_path",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="DescribeImageInstances entries to serve (a JSON list, or "
+    '{"ImageInstanceList": [...]}). Default: the bundled demo entries.',
+)
+@click.option(
     "--fault-action",
     type=click.Choice(ACTIONS),
     help="Inject the faults only into requests for this action. Default: every request.",
@@ -729,11 +792,12 @@ def main(
     body_first: int,
     huge_size: int,
     vulns_path: str | None,
+    images_path: str | None,
     fault_action: str | None,
     quiet: bool,
 ) -> None:
-    """Serve GetDockerhubImageRiskRankInfo and DescribeImageVulList locally, checking
-    requests like Security Center.
+    """Serve GetDockerhubImageRiskRankInfo, DescribeImageVulList and DescribeImageInstances
+    locally, checking requests like Security Center.
 
     Point the gate at it with --endpoint http://127.0.0.1:PORT and the credentials
     ALIBABA_CLOUD_ACCESS_KEY_ID=gate-test-id ALIBABA_CLOUD_ACCESS_KEY_SECRET=gate-test-secret.
@@ -757,6 +821,10 @@ def main(
         records = vulns.load_records_file(vulns_path or vulns.DEMO_VULNS)
     except GateError as exc:
         raise click.BadParameter(exc.message, param_hint="--vulns") from None
+    try:
+        instances = images.load_images_file(images_path or images.DEMO_IMAGES)
+    except GateError as exc:
+        raise click.BadParameter(exc.message, param_hint="--images") from None
     faults = Faults(
         reset_first=reset_first,
         fail_first=fail_first,
@@ -772,7 +840,14 @@ def main(
     )
     log = None if quiet else (lambda line: click.echo(line, err=True))
     emulator = Emulator(
-        response, keys=keys, faults=faults, host=host, port=port, log=log, vul_records=records
+        response,
+        keys=keys,
+        faults=faults,
+        host=host,
+        port=port,
+        log=log,
+        vul_records=records,
+        image_instances=instances,
     )
     stop = threading.Event()
 

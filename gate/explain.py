@@ -63,7 +63,8 @@ def candidates(
     chosen = []
     for index, image in enumerate(report.images):
         wanted: set[str] = set()
-        every = always is not None and image.image.ranked and always(image.image)
+        known = image.image.ranked or bool(image.image.looked_up)  # not a placeholder
+        every = always is not None and known and always(image.image)
         for result in image.results:
             if every or result.outcome.blocking:
                 wanted.update(reads.get((result.policy, result.rule), ()))

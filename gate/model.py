@@ -85,6 +85,9 @@ class Image:
     waiver (``cves:``) of that rule excludes; they override ``metrics`` for that rule."""
     record_waivers: Mapping[tuple[str, str], tuple[Waiver, ...]] = field(default_factory=dict)
     """Per (policy, rule): the vulnerability waivers that excluded a record of this image."""
+    looked_up: str = ""
+    """For an ``--image`` reference the ranking does not list but Security Center's image
+    list does (and has scanned): where its data came from. Empty for ranked images."""
 
     @property
     def name(self) -> str:
@@ -394,8 +397,11 @@ class Report:
 
     @property
     def evaluated_nothing(self) -> bool:
-        """No rule evaluated a ranked image (none selected, or all outside every scope)."""
-        return not any(image.results for image in self.images if image.image.ranked)
+        """No rule evaluated a ranked (or looked-up) image (none selected, or all outside
+        every scope)."""
+        return not any(
+            image.results for image in self.images if image.image.ranked or image.image.looked_up
+        )
 
     @property
     def empty_selection_fails(self) -> bool:

@@ -26,6 +26,8 @@ from gate.errors import UsageError
 if TYPE_CHECKING:
     from gate.imageref import ImageRef
     from gate.model import Image, Policy, Report, SourceInfo
+    from gate.source.api import Session
+    from gate.source.images import InstanceSource
     from gate.source.snapshot import Snapshot
     from gate.source.vulns import RecordSource
 
@@ -89,6 +91,10 @@ class CheckRequest:
     the verdict; an image whose records cannot be had says why."""
     explain_max_images: int = 10
     """Explain at most this many images (the others say they were skipped)."""
+    lookup_unranked: bool = False
+    """Look each ``--image`` reference the ranking does not list up in Security Center's
+    image list (``DescribeImageInstances``); a scanned one is evaluated with its own data
+    (live API, or the bundled sample with ``demo``)."""
 
 
 def validate_request(request: CheckRequest) -> None:
@@ -301,10 +307,17 @@ def run_check(request: CheckRequest) -> Report:
     from gate.records import uses_records
 
     records = _Records(request, started)
-    enrich = (
-        functools.partial(records.enrich, policies=policies) if uses_records(policies) else None
-    )
+    enrich = None
+    if uses_records(policies) or (refs and records.can_look_up):
+        enrich = functools.partial(records.enrich, policies=policies, refs=refs)
     report = evaluate_ranking(request, policies, data.body, data.info, refs, enrich)
+    if request.lookup_unranked and not records.can_look_up:
+        records.notes.append(
+            "--lookup-unranked looks images up live (or in the bundled sample with --demo); "
+            "a --snapshot run stays offline, so unranked references stay unranked"
+        )
+    if records.notes:
+        report = report.with_warnings(records.notes)
     if request.explain:
         report = explain_report(report, request, records, refs)
     return report
@@ -319,6 +332,17 @@ class _Records:
         self.timeout = request.live.timeout
         self.deadline = started + self.timeout
         self._source: RecordSource | None = None
+        self._session: Session | None = None
+        self.notes: list[str] = []
+        """What the reports should say about looked-up ``--image`` references."""
+
+    @property
+    def can_look_up(self) -> bool:
+        """With ``lookup_unranked``, unranked references are looked up live, or in the
+        bundled sample for the demo (a snapshot or in-memory body stays offline)."""
+        request = self.request
+        offline = request.snapshot is not None or request.body is not None
+        return request.lookup_unranked and (request.demo or not offline)
 
     def source(self) -> RecordSource:
         """Raises GateError when no source can be set up (no credentials, ...)."""
@@ -328,10 +352,61 @@ class _Records:
             from gate.records import CachingSource
 
             left = max(self.deadline - time.monotonic(), 0.001)
-            self._source = CachingSource(record_source(self.request, left))
+            source = record_source(self.request, left)
+            self._session = getattr(source, "session", None)
+            self._source = CachingSource(source)
         return self._source
 
-    def enrich(self, images: list[Image], policies: Sequence[Policy]) -> list[Image]:
+    def enrich(
+        self, images: list[Image], policies: Sequence[Policy], refs: Sequence[ImageRef] = ()
+    ) -> list[Image]:
+        """``images`` with the looked-up unranked references added, and the record metrics
+        their rules read."""
+        if refs and self.can_look_up:
+            images = [*images, *self.look_up(images, policies, refs)]
+        return self.add_record_metrics(images, policies)
+
+    def look_up(
+        self, images: list[Image], policies: Sequence[Policy], refs: Sequence[ImageRef]
+    ) -> list[Image]:
+        from gate import lookup
+        from gate.errors import GateError
+        from gate.source.vulns import why
+
+        missing = lookup.absent(refs, images)
+        if not missing:
+            return []
+        try:
+            instances = self.instances()
+        except GateError as exc:
+            self.notes += [
+                f"could not look {ref.text} up in Security Center's image list: {why(exc)}; "
+                "it stays unranked"
+                for ref in missing
+            ]
+            return []
+        found, notes = lookup.look_up(
+            missing,
+            instances,
+            self.source(),
+            wanted=wanted_metrics(policies),
+            deadline=self.deadline,
+            timeout=self.timeout,
+        )
+        self.notes += notes
+        return found
+
+    def instances(self) -> InstanceSource:
+        """Where unranked references are looked up; raises GateError (no credentials...)."""
+        from gate.source import images
+
+        if self.request.demo:
+            return images.demo_instances()
+        self.source()
+        assert self._session is not None
+        return images.LiveInstances(self._session)
+
+    def add_record_metrics(self, images: list[Image], policies: Sequence[Policy]) -> list[Image]:
         from gate import records
         from gate.errors import GateError
         from gate.source.vulns import why

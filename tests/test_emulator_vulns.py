@@ -226,3 +226,53 @@ def test_faults_for_one_action_leave_the_others_alone(emulator: Emulator) -> Non
     with pytest.raises(SourceError) as caught:
         fetch(source(emulator), image())
     assert caught.value.code == "ServiceUnavailable"
+
+
+# --- DescribeImageInstances -----------------------------------------------------------------
+
+INSTANCES = [
+    {
+        "RepoNamespace": "ns",
+        "RepoName": "app",
+        "Tag": "1.0",
+        "Digest": "a" * 64,
+        "Uuid": "u-1",
+        "ImageId": "i-1",
+        "VulCount": 3,
+        "HcCount": 1,
+        "ScaStatus": "SUCCESS",
+        "LastScanTime": 1764460800000,
+    },
+    {
+        "RepoNamespace": "ns",
+        "RepoName": "app",
+        "Tag": "2.0",
+        "Digest": "b" * 64,
+        "ScaStatus": "INIT",
+    },
+    {"RepoNamespace": "other", "RepoName": "app", "Tag": "1.0", "Digest": "c" * 64},
+]
+
+
+def test_sdk_lists_images_by_criteria() -> None:
+    import json
+
+    with Emulator(image_instances=INSTANCES) as emu:
+        criteria = json.dumps(
+            [
+                {"name": "repoNamespace", "value": "ns", "logicalExp": "AND"},
+                {"name": "repoName", "value": "app", "logicalExp": "AND"},
+            ]
+        )
+        request = sas_models.DescribeImageInstancesRequest(
+            criteria=criteria, logical_exp="AND", current_page=1, page_size=20
+        )
+        body = sdk_client(emu).describe_image_instances_with_options(request, runtime()).body
+        assert body.page_info.total_count == 2 and body.page_info.count == 2
+        first = body.image_instance_list[0]
+        assert (first.tag, first.vul_count, first.sca_status) == ("1.0", 3, "SUCCESS")
+        assert first.last_scan_time == 1764460800000
+        request = sas_models.DescribeImageInstancesRequest(criteria="{nope", page_size=20)
+        with pytest.raises(Exception) as caught:
+            sdk_client(emu).describe_image_instances_with_options(request, runtime())
+        assert getattr(caught.value, "code", None) == "InvalidParameter"

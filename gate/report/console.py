@@ -220,6 +220,8 @@ class ConsoleFormat(Format):
             mark = style(self.marks["advisory"], "yellow", True)
         ranked = escape(", ".join(image.ranked_in))
         details = [f"ranked in {ranked}" if image.ranked else "not ranked"]
+        if image.looked_up:
+            details[0] += ", found in Security Center's image list"
         if image.digest:
             digest = image.digest.removeprefix("sha256:")
             details.append(f"digest {one_line(digest[:12])}")

@@ -74,12 +74,16 @@ def _result(result: Result) -> dict[str, Any]:
 
 
 def _explanation(entry: ImageReport) -> dict[str, Any]:
-    """``{"explanation": ...}`` for an image ``--explain`` explained, else nothing."""
-    if entry.explanation is None:
-        return {}
-    from gate.explain import to_json
+    """``{"looked_up": ...}`` for an image found with ``--lookup-unranked`` and
+    ``{"explanation": ...}`` for an image ``--explain`` explained; else nothing."""
+    extra: dict[str, Any] = {}
+    if entry.image.looked_up:
+        extra["looked_up"] = entry.image.looked_up
+    if entry.explanation is not None:
+        from gate.explain import to_json
 
-    return {"explanation": to_json(entry.explanation)}
+        extra["explanation"] = to_json(entry.explanation)
+    return extra
 
 
 def _image(entry: ImageReport) -> dict[str, Any]:

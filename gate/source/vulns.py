@@ -80,7 +80,7 @@ def _text(value: object, limit: int = 300) -> str:
     return safe_line(str(value), limit)
 
 
-def _time(value: object) -> str | None:
+def iso_time(value: object) -> str | None:
     """Epoch milliseconds (a number or numeric string) as ISO 8601 UTC, or None."""
     if isinstance(value, bool):
         return None
@@ -165,8 +165,8 @@ def read_record(raw: object) -> VulRecord | None:
         cves=tuple(cves[:20]),
         packages=_packages(raw.get("ExtendContentJson")),
         can_fix=_can_fix(raw.get("CanFix")),
-        first_seen=_time(raw.get("FirstTs")),
-        last_seen=_time(raw.get("LastTs")),
+        first_seen=iso_time(raw.get("FirstTs")),
+        last_seen=iso_time(raw.get("LastTs")),
         status=_status(raw.get("Status")),
     )
 
