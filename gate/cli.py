@@ -557,6 +557,26 @@ def _inapplicable(
     "counts (DescribeImageVulList) instead of --unranked. Counters the image list lacks "
     "(malicious files, baseline levels) cannot be evaluated: error under mandatory rules.",
 )
+@click.option(
+    "--scan-if-missing",
+    is_flag=True,
+    envvar="GATE_SCAN_IF_MISSING",
+    show_envvar=True,
+    help="With the lookup (implied): start a Security Center scan of an --image that the "
+    "image list has but never scanned, and wait for it (PublicCreateImageScanTask). EACH SCAN "
+    "USES ONE OF THE ACCOUNT'S PURCHASED IMAGE SCAN AUTHORIZATIONS; no scan is ever started "
+    "without this flag. A scan that fails or outlives --wait-timeout is exit 3.",
+)
+@click.option(
+    "--wait-timeout",
+    type=click.IntRange(1, 86400),
+    default=600,
+    show_default=True,
+    envvar="GATE_WAIT_TIMEOUT",
+    show_envvar=True,
+    metavar="SECONDS",
+    help="How long --scan-if-missing waits for a scan to finish.",
+)
 @live_options
 @click.option(
     "--max-snapshot-mb",
@@ -673,6 +693,8 @@ def _check_request(ctx: click.Context, params: dict[str, Any]) -> tuple[CheckReq
         explain=params["explain"],
         explain_max_images=params["explain_max_images"],
         lookup_unranked=params["lookup_unranked"],
+        scan_if_missing=params["scan_if_missing"],
+        wait_timeout=float(params["wait_timeout"]),
     )
     return request, notes
 

@@ -47,7 +47,7 @@ from urllib.parse import unquote_plus
 import click
 
 from gate.errors import GateError
-from gate.source import images, vulns
+from gate.source import images, scans, vulns
 from gate.source.api import ACTION, VERSION
 from gate.source.signer import (
     DATE_FORMAT,
@@ -61,7 +61,8 @@ MAX_SKEW = dt.timedelta(minutes=15)
 MAX_REQUEST_BODY = 1024 * 1024
 BODY_FAULTS = ("truncated", "non-json", "no-ranking", "empty", "huge")
 TYPE_KEYS = {"vulAsap": "VulAsap", "baseline": "Baseline"}
-ACTIONS = (ACTION, vulns.ACTION, images.ACTION)
+ACTIONS = (ACTION, vulns.ACTION, images.ACTION, scans.CREATE, scans.STATUS)
+SCAN_RESULTS = ("SUCCESS", "FAIL", "TIMOUT", "STUCK")
 MAX_PAGE_SIZE = 100
 
 # Messages the service uses for these codes (where known); injected codes fall back to a
@@ -188,6 +189,8 @@ class Emulator:
         log: Callable[[str], None] | None = None,
         vul_records: Sequence[Mapping[str, Any]] | None = None,
         image_instances: Sequence[Mapping[str, Any]] | None = None,
+        scan_polls: int = 1,
+        scan_result: str = "SUCCESS",
     ) -> None:
         if not keys:
             raise ValueError("the emulator needs at least one access key")
@@ -202,6 +205,12 @@ class Emulator:
             else images.load_images_file(images.DEMO_IMAGES)
         )
         self._action_counts: dict[str, int] = {}
+        if scan_result not in SCAN_RESULTS:
+            raise ValueError(f"unknown scan result {scan_result!r}; choose from {SCAN_RESULTS}")
+        self.scan_polls = scan_polls
+        self.scan_result = scan_result
+        self.scan_tasks: dict[str, dict[str, Any]] = {}
+        """Digest -> the latest scan task (``TaskId``, ``Status``, polls left)."""
         self.faults = faults or Faults()
         self._address = (host, port)
         self._log = log
@@ -324,6 +333,10 @@ class Emulator:
             return self._serve_vul_list(query, headers, faults)
         if headers.get("x-acs-action") == images.ACTION:
             return self._serve_instances(query, headers, faults)
+        if headers.get("x-acs-action") == scans.CREATE:
+            return self._create_scan(dict(query), headers)
+        if headers.get("x-acs-action") == scans.STATUS:
+            return self._scan_status(dict(query), headers)
         types = [value for name, value in query if name.startswith("Types.")]
         unknown = [t for t in types if t not in TYPE_KEYS]
         if unknown:
@@ -483,6 +496,70 @@ class Emulator:
         }
         return _Reply(200, None, request_id, _json(body))
 
+    def _create_scan(self, params: Mapping[str, str], headers: Mapping[str, str]) -> _Reply:
+        """PublicCreateImageScanTask for listed images (comma-separated ``Digests``)."""
+        digests = [d for d in params.get("Digests", "").split(",") if d]
+        if not digests:
+            return _error(headers, ApiError(400, "InvalidParameter", "Digests is mandatory."))
+        known = {str(i.get("Digest")) for i in self.image_instances}
+        unknown = [d for d in digests if d not in known]
+        if unknown:
+            message = f"Specified image is not found: {', '.join(unknown)}."
+            return _error(headers, ApiError(400, "InvalidParameter", message))
+        request_id = new_request_id()
+        task_id = uuid.uuid4().hex
+        now_ms = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
+        with self._lock:
+            for digest in digests:
+                self.scan_tasks[digest] = {
+                    "TaskId": task_id,
+                    "Status": "INIT",
+                    "polls": self.scan_polls,
+                }
+        data = {
+            "TaskId": task_id,
+            "Status": "INIT",
+            "Progress": 0,
+            "Result": "",
+            "TotalCount": len(digests),
+            "FinishCount": 0,
+            "CanCreate": True,
+            "CollectTime": now_ms,
+            "ExecTime": now_ms,
+        }
+        return _Reply(200, None, request_id, _json({"RequestId": request_id, "Data": data}))
+
+    def _scan_status(self, params: Mapping[str, str], headers: Mapping[str, str]) -> _Reply:
+        """DescribeImageLatestScanTask: the image's latest task; each poll advances it, and a
+        successful scan marks the image list entry scanned."""
+        digest = params.get("Digest")
+        if not digest:
+            return _error(
+                headers, ApiError(400, "MissingDigest", "Digest is mandatory for this action.")
+            )
+        request_id = new_request_id()
+        with self._lock:
+            task = self.scan_tasks.get(digest)
+            if task is not None and task["Status"] not in ("SUCCESS", "FAIL", "TIMOUT"):
+                if task["polls"] > 0:
+                    task["polls"] -= 1
+                    task["Status"] = "PROCESSING"
+                elif self.scan_result != "STUCK":
+                    task["Status"] = self.scan_result
+                    if self.scan_result == "SUCCESS":
+                        self._mark_scanned(digest)
+            tasks = [] if task is None else [_task(task, digest)]
+        return _Reply(200, None, request_id, _json({"RequestId": request_id, "Task": tasks}))
+
+    def _mark_scanned(self, digest: str) -> None:
+        now_ms = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
+        self.image_instances = tuple(
+            {**i, "ScaStatus": "SUCCESS", "ScaProgress": 100, "LastScanTime": now_ms}
+            if str(i.get("Digest")) == digest
+            else i
+            for i in self.image_instances
+        )
+
     def _serve(self, types: list[str], faults: Faults) -> _Reply:
         request_id = new_request_id()
         fault = self._spoil(faults)
@@ -531,6 +608,18 @@ class _Reply:
     extra: Mapping[str, str] = field(default_factory=dict)
     huge: int | None = None
     """Stream a valid ranking of this many bytes instead of ``body``."""
+
+
+def _task(task: Mapping[str, Any], digest: str) -> dict[str, Any]:
+    return {
+        "TaskId": task["TaskId"],
+        "Status": task["Status"],
+        "Target": digest,
+        "TargetType": "IMAGE",
+        "TaskType": "IMAGE_SCAN",
+        "Source": "openapi",
+        "FinishCount": 1 if task["Status"] == "SUCCESS" else 0,
+    }
 
 
 def _error(
@@ -770,6 +859,21 @@ def _write_huge(handler: _Handler, request_id: str, size: int, stop: threading.E
     '{"ImageInstanceList": [...]}). Default: the bundled demo entries.',
 )
 @click.option(
+    "--scan-polls",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="A scan task answers PROCESSING to N status queries before it ends.",
+)
+@click.option(
+    "--scan-result",
+    type=click.Choice(SCAN_RESULTS),
+    default="SUCCESS",
+    show_default=True,
+    help="How scan tasks end (STUCK: never).",
+)
+@click.option(
     "--fault-action",
     type=click.Choice(ACTIONS),
     help="Inject the faults only into requests for this action. Default: every request.",
@@ -793,6 +897,8 @@ def main(
     huge_size: int,
     vulns_path: str | None,
     images_path: str | None,
+    scan_polls: int,
+    scan_result: str,
     fault_action: str | None,
     quiet: bool,
 ) -> None:
@@ -848,6 +954,8 @@ def main(
         log=log,
         vul_records=records,
         image_instances=instances,
+        scan_polls=scan_polls,
+        scan_result=scan_result,
     )
     stop = threading.Event()
 

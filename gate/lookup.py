@@ -21,13 +21,14 @@ data, so the ``--unranked`` outcome still decides about the unknown.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from gate.errors import GateError
 from gate.model import Image
 from gate.policy.metrics import DETAIL_COUNTERS, IMAGE_FIELDS
-from gate.source.images import InstanceSource, Lookup, decide
+from gate.source.images import SCANNED, Instance, InstanceSource, Lookup, decide
 from gate.source.vulns import RecordSource, why
 
 if TYPE_CHECKING:
@@ -100,8 +101,11 @@ def look_up(
     wanted: set[str],
     deadline: float,
     timeout: float,
+    scan: Callable[[Instance], str] | None = None,
 ) -> tuple[list[Image], list[str]]:
-    """The scanned images the references name, and a note for each reference."""
+    """The scanned images the references name, and a note for each reference. With
+    ``scan`` (``--scan-if-missing``), a listed image that was never scanned is scanned first
+    (``scan`` returns a note, or raises SourceError: the run then ends with exit 3)."""
     images: list[Image] = []
     notes: list[str] = []
     for ref in refs:
@@ -114,6 +118,16 @@ def look_up(
             )
             continue
         lookup = decide(ref, found, instances.label)
+        if lookup.unscanned is not None and scan is not None:
+            note = scan(lookup.unscanned)
+            # The wait had its own budget (--wait-timeout): the image's data gets a fresh one.
+            deadline = max(deadline, time.monotonic() + timeout)
+            lookup = Lookup(
+                dataclasses.replace(lookup.unscanned, scan_status=SCANNED),
+                f"{ref.text} is not in the ranking: {note}; evaluated with its counters from "
+                f"Security Center's image list ({instances.label}) and its vulnerability "
+                "records (DescribeImageVulList)",
+            )
         if lookup.instance is None:
             notes.append(f"{lookup.why}; it stays unranked")
             continue

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from gate.imageref import ImageRef
     from gate.model import Image, Policy, Report, SourceInfo
     from gate.source.api import Session
-    from gate.source.images import InstanceSource
+    from gate.source.images import Instance, InstanceSource
     from gate.source.snapshot import Snapshot
     from gate.source.vulns import RecordSource
 
@@ -95,6 +95,11 @@ class CheckRequest:
     """Look each ``--image`` reference the ranking does not list up in Security Center's
     image list (``DescribeImageInstances``); a scanned one is evaluated with its own data
     (live API, or the bundled sample with ``demo``)."""
+    scan_if_missing: bool = False
+    """With the lookup (implied): scan a listed image that was never scanned, and wait for
+    it. Each scan uses one of the account's purchased image scan authorizations."""
+    wait_timeout: float = 600.0
+    """How long to wait for such a scan (seconds); past it the run fails with exit 3."""
 
 
 def validate_request(request: CheckRequest) -> None:
@@ -140,6 +145,13 @@ def validate_request(request: CheckRequest) -> None:
         raise UsageError("--snapshot is empty", hint="give a file, or '-' for standard input")
     if request.explain_max_images < 1:
         raise UsageError("--explain-max-images must be 1 or more")
+    if request.scan_if_missing and (request.demo or request.snapshot is not None):
+        raise UsageError(
+            "--scan-if-missing starts scans through the live API; it does not apply to "
+            f"{'--demo' if request.demo else '--snapshot'}"
+        )
+    if not request.wait_timeout > 0:
+        raise UsageError("--wait-timeout must be more than 0 seconds")
 
 
 def load_policies(request: CheckRequest) -> tuple[Policy, ...]:
@@ -311,7 +323,7 @@ def run_check(request: CheckRequest) -> Report:
     if uses_records(policies) or (refs and records.can_look_up):
         enrich = functools.partial(records.enrich, policies=policies, refs=refs)
     report = evaluate_ranking(request, policies, data.body, data.info, refs, enrich)
-    if request.lookup_unranked and not records.can_look_up:
+    if (request.lookup_unranked or request.scan_if_missing) and not records.can_look_up:
         records.notes.append(
             "--lookup-unranked looks images up live (or in the bundled sample with --demo); "
             "a --snapshot run stays offline, so unranked references stay unranked"
@@ -342,7 +354,8 @@ class _Records:
         bundled sample for the demo (a snapshot or in-memory body stays offline)."""
         request = self.request
         offline = request.snapshot is not None or request.body is not None
-        return request.lookup_unranked and (request.demo or not offline)
+        wanted = request.lookup_unranked or request.scan_if_missing
+        return wanted and (request.demo or not offline)
 
     def source(self) -> RecordSource:
         """Raises GateError when no source can be set up (no credentials, ...)."""
@@ -392,9 +405,28 @@ class _Records:
             wanted=wanted_metrics(policies),
             deadline=self.deadline,
             timeout=self.timeout,
+            scan=self.scan if self.request.scan_if_missing else None,
         )
         self.notes += notes
         return found
+
+    def scan(self, instance: Instance) -> str:
+        """Scan a listed, never-scanned image and wait (``--scan-if-missing``); raises
+        SourceError (exit 3) unless the scan succeeds."""
+        import time
+
+        from gate.source import scans
+
+        assert self._session is not None  # scans need the live API (validate_request)
+        done = scans.scan(
+            self._session,
+            instance,
+            wait_timeout=self.request.wait_timeout,
+            call_timeout=self.timeout,
+        )
+        self.deadline = max(self.deadline, time.monotonic() + self.timeout)
+        took = f"{done.seconds:.0f}s"
+        return f"scanned just now by task {done.task_id} in {took} ({scans.AUTHORIZATIONS})"
 
     def instances(self) -> InstanceSource:
         """Where unranked references are looked up; raises GateError (no credentials...)."""

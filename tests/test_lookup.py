@@ -39,6 +39,10 @@ def instance(
         "VulCount": 2,
         "HcCount": 0,
         "ScaStatus": status,
+        "RegistryType": "acr",
+        "RepoId": f"crr-{repo}",
+        "InstanceId": "cri-test",
+        "RegionId": "cn-hangzhou",
         "LastScanTime": 1764460800000 if status == "SUCCESS" else 0,
     }
     entry.update(fields)

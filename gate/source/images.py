@@ -48,6 +48,10 @@ class Instance:
     scan_status: str
     last_scan: str | None
     """``LastScanTime`` as ISO 8601 UTC."""
+    registry_type: str = ""
+    repo_id: str = ""
+    instance_id: str = ""
+    region_id: str = ""
 
     @property
     def scanned(self) -> bool:
@@ -61,6 +65,8 @@ class Lookup:
     instance: Instance | None
     why: str
     """A sentence for the report (where the data came from, or why it stays unranked)."""
+    unscanned: Instance | None = None
+    """The listed image when Security Center has not scanned it (``--scan-if-missing``)."""
 
 
 class InstanceSource(Protocol):
@@ -111,6 +117,10 @@ def read_instance(raw: object) -> Instance | None:
         counters=counters,
         scan_status=_text(raw.get("ScaStatus"), 40).upper(),
         last_scan=iso_time(raw.get("LastScanTime")),
+        registry_type=_text(raw.get("RegistryType"), 40),
+        repo_id=_text(raw.get("RepoId"), 100),
+        instance_id=_text(raw.get("InstanceId"), 100),
+        region_id=_text(raw.get("RegionId"), 64),
     )
 
 
@@ -160,7 +170,11 @@ def decide(ref: ImageRef, found: Sequence[Instance], label: str) -> Lookup:
     scanned = [i for i in found if i.scanned]
     if not scanned:
         status = found[0].scan_status or "no scan status"
-        return Lookup(None, f"{ref.text} is in {where} but has not been scanned ({status})")
+        return Lookup(
+            None,
+            f"{ref.text} is in {where} but has not been scanned ({status})",
+            unscanned=max(found, key=lambda i: i.last_scan or ""),
+        )
     best = max(scanned, key=lambda i: i.last_scan or "")
     when = f", last scanned {best.last_scan}" if best.last_scan else ""
     return Lookup(
