@@ -99,26 +99,32 @@ def scan(
 
     body = call(CREATE, create_query(instance), _data_problem, f"a scan task for {name}")
     task_id = _text(body["Data"]["TaskId"])
+    overdue = SourceError(
+        f"the scan of {name} (task {task_id}) did not finish within "
+        f"--wait-timeout {wait_timeout:g}s; nothing was evaluated",
+        hint="raise --wait-timeout, or run the gate again once the task has finished "
+        "(a finished scan is not started again)",
+    )
     delay = FIRST_POLL
     while True:
         left = wait_deadline - monotonic()
         if left <= 0:
-            raise SourceError(
-                f"the scan of {name} (task {task_id}) did not finish within "
-                f"--wait-timeout {wait_timeout:g}s; nothing was evaluated",
-                hint="raise --wait-timeout, or run the gate again once the task has finished "
-                "(a finished scan is not started again)",
-            )
+            raise overdue
         sleep(min(delay, left))
         delay = min(delay * 2, MAX_POLL)
         if monotonic() >= wait_deadline:
             continue
-        answer = call(
-            STATUS,
-            [("Digest", instance.digest)],
-            _tasks_problem,
-            f"the scan task status of {name}",
-        )
+        try:
+            answer = call(
+                STATUS,
+                [("Digest", instance.digest)],
+                _tasks_problem,
+                f"the scan task status of {name}",
+            )
+        except SourceError as exc:
+            if monotonic() >= wait_deadline:
+                raise overdue from None
+            raise SourceError(f"{exc.message} (scan task {task_id})", hint=exc.hint) from None
         tasks = [t for t in answer["Task"] if isinstance(t, dict)]
         mine = [t for t in tasks if _text(t.get("TaskId")) == task_id] or tasks[:1]
         status = _text(mine[0].get("Status")).upper() if mine else ""
