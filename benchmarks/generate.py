@@ -7,9 +7,14 @@ The data is made to be awkward in the ways real rankings are: images spread over
 namespaces, a fifth of them ranked in both ``VulAsap`` and ``Baseline`` (the same image
 twice), names with surrounding whitespace, and a few tags that contain ``:``.
 
-About one image in seven breaks a rule of the benchmark policy, so reports have both
-failures to list and many passes to summarise. The body is written compactly, as it travels
-over HTTP (the smallest file for its content, so the strictest base for the memory target).
+Two profiles. ``typical`` (the default): about one image in seven breaks a rule of the
+benchmark policy, so reports have both failures to list and many passes to summarise.
+``failing``: a risk ranking as real accounts see it, where most images break several rules
+(about 2 in 5 have ``imageVulAsap > 0``, half have ``imageVulLater > 100``, a quarter have
+``imageVulNntf >= 300``).
+
+The body is written compactly, as it travels over HTTP (the smallest file for its content,
+so the strictest base for the memory target).
 """
 
 from __future__ import annotations
@@ -86,11 +91,19 @@ def _rare(rng: random.Random, chance: float, high: int) -> int:
     return rng.randint(1, high) if rng.random() < chance else 0
 
 
-def _detail(rng: random.Random, uuid: str) -> dict[str, Any]:
+PROFILES = ("typical", "failing")
+
+
+def _detail(rng: random.Random, uuid: str, profile: str = "typical") -> dict[str, Any]:
     d: dict[str, Any] = dict.fromkeys(COUNTERS, 0)
-    d["imageVulAsap"] = _rare(rng, 0.05, 12)
-    d["imageVulLater"] = rng.randint(0, 48) if rng.random() < 0.96 else rng.randint(0, 400)
-    d["imageVulNntf"] = rng.randint(0, 480) if rng.random() < 0.97 else rng.randint(0, 2000)
+    if profile == "failing":
+        d["imageVulAsap"] = _rare(rng, 0.4, 40)
+        d["imageVulLater"] = rng.randint(101, 900) if rng.random() < 0.5 else rng.randint(0, 100)
+        d["imageVulNntf"] = rng.randint(300, 3000) if rng.random() < 0.25 else rng.randint(0, 299)
+    else:
+        d["imageVulAsap"] = _rare(rng, 0.05, 12)
+        d["imageVulLater"] = rng.randint(0, 48) if rng.random() < 0.96 else rng.randint(0, 400)
+        d["imageVulNntf"] = rng.randint(0, 480) if rng.random() < 0.97 else rng.randint(0, 2000)
     d["imageBaselineHigh"] = _rare(rng, 0.02, 4)
     d["imageBaselineMedium"] = rng.randint(0, 20) if rng.random() < 0.99 else rng.randint(0, 60)
     d["imageBaselineLow"] = rng.randint(0, 30)
@@ -111,7 +124,7 @@ def _detail(rng: random.Random, uuid: str) -> dict[str, Any]:
     return dict(sorted(d.items()))
 
 
-def _image(rng: random.Random, index: int) -> dict[str, Any]:
+def _image(rng: random.Random, index: int, profile: str = "typical") -> dict[str, Any]:
     stage = rng.choices(_STAGES, weights=(4, 2, 3, 1))[0]
     namespace = f"{stage}-{rng.choice(_TEAMS)}"
     repository = f"{rng.choice(_REPOS)}-{index % 997}"
@@ -124,7 +137,7 @@ def _image(rng: random.Random, index: int) -> dict[str, Any]:
     elif roll < 0.02:
         repository = f"  {repository} "
     uuid = f"{_hex(rng, 8)}-{_hex(rng, 4)}-{_hex(rng, 4)}-{_hex(rng, 4)}-{_hex(rng, 12)}"
-    detail = _detail(rng, _hex(rng, 32))
+    detail = _detail(rng, _hex(rng, 32), profile)
     return {
         "Uuid": uuid,
         "ImageSize": rng.randint(5, 2000) * 1024 * 1024,
@@ -154,15 +167,18 @@ def _lists(count: int, seed: int) -> tuple[list[int], list[int]]:
     return vul_asap, baseline
 
 
-def _entries(count: int, seed: int) -> Iterator[tuple[int, str]]:
+def _entries(count: int, seed: int, profile: str) -> Iterator[tuple[int, str]]:
     """(image index, its compact JSON), in index order; the same text for both lists."""
     rng = random.Random(seed)
     for index in range(count):
-        yield index, json.dumps(_image(rng, index), separators=(",", ":"), ensure_ascii=False)
+        image = _image(rng, index, profile)
+        yield index, json.dumps(image, separators=(",", ":"), ensure_ascii=False)
 
 
-def write(count: int, out: TextIO, seed: int = 1) -> None:
-    """Write a response body with ``count`` distinct images to ``out``."""
+def write(count: int, out: TextIO, seed: int = 1, profile: str = "typical") -> None:
+    """Write a response body with ``count`` distinct images of ``profile`` to ``out``."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
     vul_asap, baseline = _lists(count, seed)
     in_baseline = set(baseline)
     out.write(f'{{"RequestId":"BENCH-{seed:04d}-{count}","RiskRankInfo":{{"VulAsap":[')
@@ -170,7 +186,7 @@ def write(count: int, out: TextIO, seed: int = 1) -> None:
     kept: dict[int, str] = {}
     in_vul_asap = set(vul_asap)
     first = True
-    for index, text in _entries(count, seed):
+    for index, text in _entries(count, seed, profile):
         if index in in_baseline:
             kept[index] = text
         if index in in_vul_asap:
@@ -181,11 +197,11 @@ def write(count: int, out: TextIO, seed: int = 1) -> None:
     out.write("]}}\n")
 
 
-def generate(count: int, path: Path, seed: int = 1) -> Path:
+def generate(count: int, path: Path, seed: int = 1, profile: str = "typical") -> Path:
     """Write the snapshot to ``path`` (parents created) and return it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8", newline="") as handle:
-        write(count, handle, seed)
+        write(count, handle, seed, profile)
     return path
 
 
@@ -194,11 +210,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("count", type=int, help="number of distinct images")
     parser.add_argument("out", help="file to write ('-' for stdout)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--profile", choices=PROFILES, default="typical", help="share of images that fail"
+    )
     args = parser.parse_args(argv)
     if args.out == "-":
-        write(args.count, sys.stdout, args.seed)
+        write(args.count, sys.stdout, args.seed, args.profile)
     else:
-        generate(args.count, Path(args.out), args.seed)
+        generate(args.count, Path(args.out), args.seed, args.profile)
     return 0
 
 

@@ -33,6 +33,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 # The JUnit size limits (gate.report.junit has the same defaults; not imported for --help's sake).
 JUNIT_MAX_BYTES = 20_000_000
 JUNIT_MAX_CASES = 200_000
+JUNIT_MAX_ELEMENTS = 200_000
 
 EXIT_CODES = """\b
 Exit codes:
@@ -473,8 +474,9 @@ def _inapplicable(
     show_envvar=True,
     metavar="BYTES",
     help="Compact the JUnit report when the full one would be larger (GitLab rejects reports "
-    "over 30 MB): passing checks collapse into one case per policy; every check that did not "
-    "pass stays listed.",
+    "over 30 MB). It is compacted in stages: passing checks, then warnings, waivers and "
+    "overrides, then failures collapse into one case per policy rule; every rule with a "
+    "blocking result keeps a failed case, and the JSON report keeps every result.",
 )
 @click.option(
     "--junit-max-cases",
@@ -486,6 +488,17 @@ def _inapplicable(
     metavar="N",
     help="Compact the JUnit report when the full one would have more test cases (GitLab "
     "rejects reports over 500,000).",
+)
+@click.option(
+    "--junit-max-elements",
+    type=click.IntRange(min=1),
+    default=JUNIT_MAX_ELEMENTS,
+    show_default=True,
+    envvar="GATE_JUNIT_MAX_ELEMENTS",
+    show_envvar=True,
+    metavar="N",
+    help="Compact the JUnit report when it would have more XML element nodes (GitLab 17.6 "
+    "and later rejects reports over 250,000).",
 )
 @click.option(
     "--summary",
@@ -620,7 +633,9 @@ def check(ctx: click.Context, /, **params: Any) -> None:
     files = ReportFiles(
         paths,
         OutputSettings(
-            junit_max_bytes=params["junit_max_bytes"], junit_max_cases=params["junit_max_cases"]
+            junit_max_bytes=params["junit_max_bytes"],
+            junit_max_cases=params["junit_max_cases"],
+            junit_max_elements=params["junit_max_elements"],
         ),
     )
     clash = _clashing_outputs(

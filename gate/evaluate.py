@@ -19,8 +19,10 @@ A waiver is active through its ``expires`` day. Fail and error block the gate.
 
 Large rankings (100,000 images x 10 rules is a million results) shape the loop: an image
 whose metrics hold every counter the rules need takes a tight loop without the per-rule
-"missing" check, and a passing result is shared by every image with the same (integer)
-values for that rule, since it says nothing else about the image.
+"missing" check, and a result is shared by every image with the same (integer) values for
+that rule, since it says nothing else about the image: a pass always, a fail, warn or
+override too when no waiver names the rule (a waiver makes the outcome depend on the image).
+In a risk ranking most images fail several rules, so failures are shared like passes.
 """
 
 from __future__ import annotations
@@ -148,11 +150,15 @@ def _with_record_waivers(
 
 
 class _Passes:
-    """The passing results of one rule, one per distinct tuple of integer values."""
+    """The passing results of one rule, one per distinct tuple of integer values.
 
-    __slots__ = ("cache", "key", "names", "policy", "rule")
+    ``cache`` maps the values (``key(metrics)``) of integer-valued images to their result:
+    passes, and, when ``shared_failures`` (no waiver names the rule), the other outcomes too.
+    """
 
-    def __init__(self, policy: Policy, rule: Rule) -> None:
+    __slots__ = ("cache", "key", "names", "policy", "rule", "shared_failures")
+
+    def __init__(self, policy: Policy, rule: Rule, shared_failures: bool = False) -> None:
         self.policy = policy
         self.rule = rule
         self.names = rule.condition.metrics
@@ -160,6 +166,7 @@ class _Passes:
             operator.itemgetter(*self.names) if self.names else lambda metrics: ()
         )
         self.cache: dict[Any, Result] = {}
+        self.shared_failures = shared_failures
 
     def result(self, metrics: Mapping[str, Number]) -> Result:
         key = self.key(metrics)
@@ -287,40 +294,60 @@ def evaluate(
         (
             policy,
             None if _trivial(policy.scope) else policy.scope,
-            [(rule, rule.condition.evaluate, _Passes(policy, rule)) for rule in policy.rules],
+            [
+                (
+                    rule,
+                    rule.condition.evaluate,
+                    _Passes(policy, rule, (policy.name, rule.id) not in waivers_for),
+                )
+                for rule in policy.rules
+            ],
             all(rule.scope is None for rule in policy.rules),
         )
         for policy in policies
     ]
     needed = frozenset(m for p in policies for r in p.rules for m in r.condition.metrics)
+    only_ints = {int}.issuperset
+    blocks = (Outcome.FAIL, Outcome.ERROR).__contains__
+    outcome_of = operator.attrgetter("outcome")
 
     reports: list[ImageReport] = []
     unchecked: list[str] = []  # names of images no rule applied to
     for image in images:
         results: list[Result] = []
-        judged: list[Result] = []  # every result that is not a shared pass
         metrics = image.metrics
+        # Per-rule record metrics (vulnerability waivers) take the per-image path below.
         complete = metrics.keys() >= needed and not image.rule_metrics
+        ints = complete and only_ints(map(type, metrics.values()))
         for policy, policy_scope, rules, unscoped in plans:
             if policy_scope is not None and not policy_scope.contains(image):
                 continue
-            if complete and unscoped:  # the hot loop of a large run: passes are shared
+            if ints and unscoped:  # the hot loop of a large run: results are shared
+                for rule, holds, passes in rules:
+                    key = passes.key(metrics)
+                    result = passes.cache.get(key)
+                    if result is None:
+                        if holds(metrics):
+                            result = judge(image, policy, rule, passes)
+                            if passes.shared_failures and result.outcome is not Outcome.ERROR:
+                                passes.cache[key] = result
+                        else:
+                            result = passes.result(metrics)
+                    results.append(result)
+                continue
+            if complete and unscoped:  # non-integer values: only passes with integers shared
                 for rule, holds, passes in rules:
                     if holds(metrics):
-                        judged.append(judge(image, policy, rule, passes))
-                        results.append(judged[-1])
-                        continue
-                    key = passes.key(metrics)
-                    cached = passes.cache.get(key) if type(key) is int else None
-                    results.append(cached or passes.result(metrics))
+                        results.append(judge(image, policy, rule, passes))
+                    else:
+                        results.append(passes.result(metrics))
                 continue
             for rule, _, passes in rules:
                 if rule.scope is None or rule.scope.contains(image):
-                    judged.append(judge(image, policy, rule, passes))
-                    results.append(judged[-1])
+                    results.append(judge(image, policy, rule, passes))
         if not results:
             unchecked.append(image.name)
-        blocking = bool(judged) and any(r.outcome.blocking for r in judged)
+        blocking = any(map(blocks, map(outcome_of, results)))
         reports.append(ImageReport(image, tuple(results), blocking))
 
     absent: dict[str, ImageRef] = {}

@@ -10,8 +10,10 @@ import dataclasses
 import datetime as dt
 import enum
 import operator
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 
 from gate.errors import EXIT_FAIL, EXIT_PASS
 
@@ -47,6 +49,7 @@ class Outcome(str, enum.Enum):
 
 _BLOCKING = (Outcome.FAIL, Outcome.ERROR)
 _OUTCOME = operator.attrgetter("outcome")
+_RESULTS = operator.attrgetter("results")
 
 NOT_CHECKED = "not-checked"
 """The verdict of an image no rule applied to."""
@@ -363,11 +366,12 @@ class Report:
 
     def summary(self) -> dict[str, int]:
         if not self._counts:  # counted once: a large run has millions of results
-            outcomes = [result.outcome for image in self.images for result in image.results]
+            # Counted in C: a comprehension over a million results costs a tenth of a second.
+            counted = Counter(map(_OUTCOME, chain.from_iterable(map(_RESULTS, self.images))))
             self._counts.update(
                 images=len(self.images),
-                checks=len(outcomes),
-                **{o.value: outcomes.count(o) for o in OUTCOME_ORDER},
+                checks=sum(counted.values()),
+                **{o.value: counted[o] for o in OUTCOME_ORDER},
             )
         return dict(self._counts)
 

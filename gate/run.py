@@ -236,6 +236,8 @@ def unmatched_patterns(images: Sequence[Image], patterns: Sequence[str]) -> tupl
     import fnmatch
     import re
 
+    if not patterns:
+        return ()
     namespaces = {image.namespace for image in images if image.ranked}
     missing = []
     for pattern in patterns:

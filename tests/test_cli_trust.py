@@ -253,3 +253,22 @@ def test_control_characters_in_an_error_are_escaped_on_the_terminal(workdir: Pat
     assert "\x1b" not in result.stderr
     assert "\r" not in result.stderr
     assert not any(line.startswith("::") for line in result.stderr.splitlines())
+
+
+def test_junit_shows_a_pattern_that_matched_nothing(workdir: Path) -> None:
+    """A passing image beside a pattern that matched nothing: with --require-images the
+    exit is 1, and the JUnit report must show a failure, not only green cases."""
+    from lxml import etree
+
+    snapshot = ranking(workdir)
+    args = ["check", "--snapshot", str(snapshot), "-p", "team.yaml", "--junit", "gate.xml"]
+    args += ["--namespace", "prod-api", "--namespace", "prod-wroker"]
+    result = run(workdir, *args, "--require-images")
+    assert result.returncode == 1
+    root = etree.parse(str(workdir / "gate.xml")).getroot()
+    failures = root.findall(".//testcase/failure")
+    assert any("prod-wroker" in (f.get("message") or "") for f in failures)
+    assert run(workdir, *args).returncode == 0
+    root = etree.parse(str(workdir / "gate.xml")).getroot()
+    assert not root.findall(".//testcase/failure")
+    assert any("prod-wroker" in (s.get("message") or "") for s in root.iter("skipped"))

@@ -79,3 +79,31 @@ def test_evaluating_together_is_evaluating_each_alone(images: list[Any], overrid
             if (w.waiver.rule, w.waiver.reason) == key
         )
         assert uses[key] == expected
+
+
+def test_failures_are_shared_unless_a_waiver_names_the_rule() -> None:
+    """A risk ranking fails most images: a failure with the same values is one object (the
+    reports render it once), except where a waiver makes the outcome depend on the image."""
+    policy = load_policy(
+        """
+        version: 1
+        name: p
+        rules:
+          - {id: plain, fail_if: imageVulAsap > 0}
+          - {id: waived, fail_if: imageVulLater > 0}
+        waivers:
+          - {rule: waived, images: ["ns/keep:*"], reason: known, expires: 2026-12-31}
+        """
+    )
+    images = [
+        make_image("ns", repo, "v1", metrics={"imageVulAsap": 3, "imageVulLater": 2})
+        for repo in ("a", "b", "keep", "c")
+    ]
+    report = run_engine(policy, images)
+    plain = [entry.results[0] for entry in report.images]
+    assert all(result is plain[0] for result in plain)
+    waived = [entry.results[1] for entry in report.images]
+    assert [r.outcome.value for r in waived] == ["fail", "fail", "waived", "fail"]
+    assert waived[0] is not waived[1]  # judged image by image
+    (usage,) = report.waivers
+    assert usage.uses == 1

@@ -25,6 +25,7 @@ from lxml import etree
 from gate import cli as cli_module
 from gate.cli import cli
 from gate.report import junit
+from gate.report.outputs import OutputSettings
 from gate.source.normalize import normalize
 from tests.conftest import (
     DEMO_RESPONSE,
@@ -156,6 +157,11 @@ def test_limits_must_be_positive_integers(big_snapshot: str, value: str) -> None
 def test_cli_defaults_are_the_writers_defaults() -> None:
     assert cli_module.JUNIT_MAX_BYTES == junit.DEFAULT_MAX_BYTES
     assert cli_module.JUNIT_MAX_CASES == junit.DEFAULT_MAX_CASES
+    assert cli_module.JUNIT_MAX_ELEMENTS == junit.DEFAULT_MAX_ELEMENTS < junit.GITLAB_MAX_ELEMENTS
+    settings = OutputSettings()
+    assert settings.junit_max_bytes == junit.DEFAULT_MAX_BYTES
+    assert settings.junit_max_cases == junit.DEFAULT_MAX_CASES
+    assert settings.junit_max_elements == junit.DEFAULT_MAX_ELEMENTS
     assert junit.DEFAULT_MAX_BYTES < junit.GITLAB_MAX_BYTES
     assert junit.DEFAULT_MAX_CASES < junit.GITLAB_MAX_CASES
 

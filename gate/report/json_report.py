@@ -43,7 +43,7 @@ from json.encoder import encode_basestring_ascii as _string
 from typing import Any
 
 from gate.errors import GateError
-from gate.model import ImageReport, Outcome, Report, Result, Waiver
+from gate.model import ImageReport, Report, Result, Waiver
 from gate.report import Format
 
 SCHEMA_VERSION = 1
@@ -164,7 +164,7 @@ def error_document(error: GateError) -> str:
 # top level, where it is looked for.
 _IMAGES = "\x00images\x00"
 _BATCH = 500  # images per chunk written
-_CACHE = 10_000  # rendered passing results kept for reuse
+_CACHE = 50_000  # rendered results kept for reuse (most are shared)
 
 
 def _result_text(result: Result) -> str:
@@ -172,14 +172,25 @@ def _result_text(result: Result) -> str:
     return "        " + json.dumps(_result(result))
 
 
+_RANKED_IN: dict[tuple[str, ...], str] = {}
+
+
+_NL = "\n"
+
+
 def _image_text(entry: ImageReport, results: str) -> str:
-    """One image at the depth of ``images[i]`` (4 spaces), with its rendered ``results``."""
+    """One image at the depth of ``images[i]`` (4 spaces), with its rendered ``results``
+    (joined, without brackets: one copy fewer of the largest part)."""
     image = entry.image
-    ranked_in = (
-        "[\n" + ",\n".join(f"        {_string(name)}" for name in image.ranked_in) + "\n      ]"
-        if image.ranked_in
-        else "[]"
-    )
+    ranked_in = _RANKED_IN.get(image.ranked_in)
+    if ranked_in is None:
+        ranked_in = (
+            "[\n" + ",\n".join(f"        {_string(name)}" for name in image.ranked_in) + "\n      ]"
+            if image.ranked_in
+            else "[]"
+        )
+        if len(_RANKED_IN) < 64:  # a handful of list combinations in any real ranking
+            _RANKED_IN[image.ranked_in] = ranked_in
     return (
         "    {\n"
         f'      "namespace": {_string(image.namespace)},\n'
@@ -190,7 +201,8 @@ def _image_text(entry: ImageReport, results: str) -> str:
         f'      "image_id": {_string(image.image_id)},\n'
         f'      "ranked_in": {ranked_in},\n'
         f'      "verdict": {_string(entry.verdict)},\n'
-        f'      "results": {results}'
+        f'      "results": {"[" + _NL if results else "[]"}{results}'
+        f"{_NL + '      ]' if results else ''}"
         + "".join(
             f',\n      "{key}": ' + json.dumps(value, indent=2).replace("\n", "\n      ")
             for key, value in _explanation(entry).items()
@@ -212,19 +224,20 @@ class JsonFormat(Format):
             yield f'{head}\n  "images": []{tail}\n'
             return
         yield f'{head}\n  "images": [\n'
-        cache: dict[int, str] = {}  # id of a (shared) passing result -> its text
+        # id of a result -> its text. The engine shares results between images (passes, and
+        # failures of rules no waiver names), and the report holds them: ids stay valid.
+        cache: dict[int, str] = {}
+        cached = cache.get
         batch: list[str] = []
         for number, entry in enumerate(report.images):
-            texts = []
-            for result in entry.results:
-                text = cache.get(id(result))
-                if text is None:
-                    text = _result_text(result)
-                    if result.outcome is Outcome.PASS and len(cache) < _CACHE:  # likely shared
-                        cache[id(result)] = text
-                texts.append(text)
-            results = "[\n" + ",\n".join(texts) + "\n      ]" if texts else "[]"
-            batch.append(_image_text(entry, results))
+            texts = list(map(cached, map(id, entry.results)))  # in C: usually all found
+            if None in texts:
+                for index, result in enumerate(entry.results):
+                    if texts[index] is None:
+                        texts[index] = text = _result_text(result)
+                        if len(cache) < _CACHE:
+                            cache[id(result)] = text
+            batch.append(_image_text(entry, ",\n".join(texts)))  # type: ignore[arg-type]
             if len(batch) == _BATCH and number + 1 < len(report.images):
                 yield ",\n".join(batch) + ",\n"
                 batch = []

@@ -9,12 +9,15 @@ hash), ``type`` values are dotted (``policy.hard-mandatory``; ``date``, ``yaml``
 ``symbol`` mean something else to some parsers), and all text is stripped of characters XML
 cannot carry, since one of them makes GitLab reject the whole file.
 
-Size: GitLab rejects a report over 30 MB or 500,000 cases, and a whole account is 100,000
-images x 10 rules. When the full report would exceed ``max_cases`` (default 200,000) or
-``max_bytes`` (default 20 MB), it is compacted: every image with a result other than
-``pass`` keeps its suite with those cases (failures and errors are never dropped), and all
-passing checks collapse into one case per policy in a suite that says it was compacted
-(property ``compacted``); :attr:`JunitPlan.notes` tells the run's other reports.
+Size: GitLab rejects a report over 30 MB, 500,000 cases or (since 17.6) 250,000 XML element
+nodes, and a whole account is 100,000 images x 10 rules. When the full report would exceed
+``max_cases`` (default 200,000), ``max_elements`` (default 200,000) or ``max_bytes`` (default
+20 MB), it is compacted in stages, the first that fits (:class:`JunitPlan`): passing checks
+collapse into one case per policy, in a suite that says it was compacted (property
+``compacted``); then non-blocking results (warn, waived, overridden) into one skipped case
+per policy rule; then blocking results (fail, error) into one failed case per policy rule
+that counts the images and names the worst first. A blocking result is never invisible;
+:attr:`JunitPlan.notes` tells the run's other reports which stage was used and why.
 
 Speed: the document is streamed suite by suite. Image suites are written by
 :func:`_suite_text`, which produces exactly the bytes junit-xml and ElementTree would (the
@@ -24,10 +27,13 @@ run-level suites and the error report, and stays the reference.
 
 from __future__ import annotations
 
+import math
 import operator
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import compress
 
 from junit_xml import TestCase, TestSuite
 
@@ -43,11 +49,18 @@ _SKIP_LABEL = {
 
 
 _SKIP_TYPES = set(_SKIP_LABEL.values())
+_COLLAPSED_LABEL = {
+    Outcome.WARN: "warned",
+    Outcome.WAIVED: "waived",
+    Outcome.OVERRIDDEN: "overridden",
+}
 
 DEFAULT_MAX_BYTES = 20_000_000
 DEFAULT_MAX_CASES = 200_000
+DEFAULT_MAX_ELEMENTS = 200_000
 GITLAB_MAX_BYTES = 30_000_000
 GITLAB_MAX_CASES = 500_000
+GITLAB_MAX_ELEMENTS = 250_000  # GitLab 17.6+: "XML exceeds permitted complexity"
 XML_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n'
 
 
@@ -259,18 +272,25 @@ def _suite_text(
 
 
 def _gate_suite(report: Report) -> TestSuite | None:
-    """Run-level cases, so an empty selection is visible in CI test views too."""
+    """Run-level cases, so an empty selection, or a namespace pattern that matched nothing,
+    is visible in CI test views too."""
     if any(entry.results for entry in report.images):
-        return None
+        return _unmatched_suite(report)
     where = ", ".join(report.selection) or "any namespace"
     label = ", ".join(report.selection) or "all namespaces"
-    case = TestCase(f"gate/selection [{xml_safe(label)}]", classname="gate")
     if report.images:
         why = f"{len(report.images)} selected image(s) are outside the scope of every policy"
     else:
         why = f"no ranked image matched {where}"
-    message = xml_safe(one_line(f"{why}: nothing was evaluated"))
-    if report.require_images:
+    case = _selection_case(label, f"{why}: nothing was evaluated", report.require_images)
+    return TestSuite("gate", [case])
+
+
+def _selection_case(label: str, text: str, required: bool) -> TestCase:
+    """A run-level case: failed under ``--require-images``, else skipped with a hint."""
+    case = TestCase(f"gate/selection [{xml_safe(label)}]", classname="gate")
+    message = xml_safe(one_line(text))
+    if required:
         case.add_failure_info(
             message=message,
             output=message + "\n--require-images makes this a failure",
@@ -280,13 +300,26 @@ def _gate_suite(report: Report) -> TestSuite | None:
         case.add_skipped_info(
             message=message, output=message + "\nuse --require-images to fail instead"
         )
-    return TestSuite("gate", [case])
+    return case
+
+
+def _unmatched_suite(report: Report) -> TestSuite | None:
+    """One case per ``--namespace`` pattern that matched no ranked image."""
+    cases = [
+        _selection_case(
+            pattern, f"--namespace {pattern!r} matched no ranked image", report.require_images
+        )
+        for pattern in report.unmatched
+    ]
+    return TestSuite("gate", cases) if cases else None
 
 
 def _element(suite: TestSuite) -> ET.Element:
     element: ET.Element = suite.build_xml_doc()
     for skipped in element.iter("skipped"):
-        skipped.set("type", _skip_type(skipped.get("message", "")))
+        message = skipped.get("message", "")
+        compacted = message.startswith("compacted: ")
+        skipped.set("type", "policy.compacted" if compacted else _skip_type(message))
     return element
 
 
@@ -312,11 +345,22 @@ def _serialize(suites: Iterable[TestSuite]) -> str:
 
 _POLICY = operator.attrgetter("policy")
 _OUTCOME = operator.attrgetter("outcome")
+_NOT_PASS = Outcome.PASS.__ne__
+_IS_BLOCKING = (Outcome.FAIL, Outcome.ERROR).__contains__
 
 
 def _size(text: str) -> int:
     """Bytes of ``text`` in UTF-8 (without encoding it when it is ASCII)."""
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def _elements(text: str) -> int:
+    """Element nodes in well-formed XML written by ElementTree or :func:`_suite_text`.
+
+    Every ``<`` in text and attributes is escaped, so each ``<`` opens a tag: an element is
+    ``<x ... />`` or ``<x>...</x>``, and the declaration is ``<?...?>``.
+    """
+    return text.count("<") - text.count("</") - text.count("<?")
 
 
 def _root(tests: int, failures: int, errors: int) -> str:
@@ -326,120 +370,368 @@ def _root(tests: int, failures: int, errors: int) -> str:
     )
 
 
+_END = "</testsuites>\n"
+_ROOT_ELEMENTS = 1
+_SUITE_ELEMENTS = 6  # <testsuite>, <properties> and its four <property> (see _suite_text)
+
+#: The stages of compaction, in order; a plan uses the first whose document fits.
+FULL, PASSING, NON_BLOCKING, BLOCKING = range(4)
+STAGE_NAMES = ("full", "passing checks", "non-blocking results", "blocking results")
+
+WORST_LISTED = 50  # images listed (worst first) in the body of a collapsed rule's case
+WORST_NAMED = 3  # of which named in its one-line message
+
+
+@dataclass(frozen=True)
+class _Fixed:
+    """A suite written whole (ElementTree), with what it adds to the document."""
+
+    text: str
+    tests: int
+    failures: int
+    errors: int
+    elements: int
+    size: int
+
+
+def _fixed(suite: TestSuite | None) -> _Fixed:
+    if suite is None:
+        return _Fixed("", 0, 0, 0, 0, 0)
+    element = _element(suite)
+    text = ET.tostring(element, encoding="unicode")
+    return _Fixed(
+        text,
+        int(element.get("tests", "0")),
+        int(element.get("failures", "0")),
+        int(element.get("errors", "0")),
+        _elements(text),
+        _size(text),
+    )
+
+
+def _severity(result: Result) -> tuple[float, ...]:
+    """How bad a result is by its rule's values: their sum, then each in turn (NaN lowest)."""
+    values = [v if v == v else -math.inf for v in result.values.values()]
+    try:
+        total = float(sum(values))
+    except OverflowError:  # pragma: no cover - integers past float range
+        total = math.inf
+    return (total if total == total else -math.inf, *map(float, values))
+
+
+def _values_text(result: Result) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in result.values.items())  # as in _body
+
+
+class _Group:
+    """The results of one (policy, rule) collapsed into one case.
+
+    Images share result objects (see :mod:`gate.evaluate`), so images are kept per distinct
+    result and each result is ranked once.
+    """
+
+    __slots__ = ("images", "rule")
+
+    def __init__(self) -> None:
+        self.images: dict[int, tuple[Result, list[str]]] = {}  # id(result) -> its images
+        self.rule: Result | None = None
+
+    def add(self, identity: str, result: Result) -> None:
+        shared = self.images.get(id(result))
+        if shared is None:
+            self.images[id(result)] = (result, [identity])
+            if self.rule is None:
+                self.rule = result
+        else:
+            shared[1].append(identity)
+
+    @property
+    def count(self) -> int:
+        return sum(len(identities) for _, identities in self.images.values())
+
+    @property
+    def outcomes(self) -> Counter[Outcome]:
+        counts: Counter[Outcome] = Counter()
+        for result, identities in self.images.values():
+            counts[result.outcome] += len(identities)
+        return counts
+
+    def worst(self, blocking: bool) -> list[tuple[str, Result]]:
+        """Up to :data:`WORST_LISTED` images, worst first by the rule's values (errors have
+        none: those in ranking order), ties in ranking order."""
+        shared = list(self.images.values())
+        if blocking and all(r.outcome is Outcome.ERROR for r, _ in shared):
+            ordered = sorted(
+                ((identity, n, r) for r, ids in shared for n, identity in enumerate(ids)),
+                key=operator.itemgetter(1),
+            )
+            return [(identity, r) for identity, _, r in ordered[:WORST_LISTED]]
+        shared.sort(key=lambda item: _severity(item[0]), reverse=True)  # stable: ties kept
+        listed: list[tuple[str, Result]] = []
+        for result, identities in shared:
+            listed.extend(
+                (identity, result) for identity in identities[: WORST_LISTED - len(listed)]
+            )
+            if len(listed) >= WORST_LISTED:
+                break
+        return listed
+
+
+def _clean(text: str) -> str:
+    """One line XML can carry. Pieces are cleaned before they are joined, so no escape
+    sequence can form across a join and swallow the text after it."""
+    return xml_safe(one_line(text))
+
+
+def _listing(worst: list[tuple[str, Result]], count: int, named: int) -> str:
+    shown = []
+    for identity, result in worst[:named]:
+        values = _clean(_values_text(result))
+        shown.append(f"{_clean(identity)} ({values})" if values else _clean(identity))
+    more = count - len(shown)
+    return ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")
+
+
+def _group_case(
+    key: tuple[str, str], group: _Group, blocking: bool, files: dict[str, str]
+) -> TestCase:
+    """One case for every result of a rule (blocking: fail and error; else the others)."""
+    label = f"{_clean(key[0])}/{_clean(key[1])}"
+    first = group.rule
+    assert first is not None
+    worst = group.worst(blocking)
+    count = group.count
+    outcomes = group.outcomes
+    errors = outcomes[Outcome.ERROR]
+    if blocking:
+        failed = count - errors
+        parts = [f"failed on {failed:,} image(s)"] if failed else []
+        if errors:
+            parts.append(f"could not be evaluated on {errors:,} image(s)")
+        what = " and ".join(parts)
+        order = "worst first" if failed else "in ranking order"
+        name = f"{label} [compacted: every image with a blocking result]"
+    else:
+        what = ", ".join(
+            f"{outcomes[o]:,} image(s) {_COLLAPSED_LABEL[o]}"
+            for o in (Outcome.WARN, Outcome.WAIVED, Outcome.OVERRIDDEN)
+            if outcomes[o]
+        )
+        order = "worst first"
+        name = f"{label} [compacted: every image with a non-blocking result]"
+    headline = (
+        f"{label} {what}; {order}: {_listing(worst, count, WORST_NAMED)}; "
+        "the JSON report (--json) lists every result"
+    )
+    if not blocking:
+        headline = f"compacted: {headline}"
+    lines = [
+        headline,
+        f"policy: {_clean(first.policy)}" + (f" ({_clean(first.file)})" if first.file else ""),
+        f"rule: {_clean(first.rule)} [{first.enforcement.value}]",
+        f"condition: {_clean(first.condition)}",
+        f"images ({order}, {len(worst):,} of {count:,}):",
+    ]
+    for identity, result in worst:
+        detail = _values_text(result) if result.outcome is not Outcome.ERROR else result.message
+        lines.append(f"  {_clean(identity)} [{result.outcome.value}]: {_clean(detail)}")
+    if len(worst) < count:
+        lines.append(f"  ... and {count - len(worst):,} more in the JSON report (--json)")
+    body = "\n".join(lines)
+    case = TestCase(name, classname="gate.compacted", file=xml_safe(files.get(key[0], "")))
+    if not blocking:
+        case.add_skipped_info(message=headline, output=body)
+    elif errors == count:
+        case.add_error_info(message=headline, output=body, error_type="data.error")
+    else:
+        case.add_failure_info(
+            message=headline, output=body, failure_type=f"policy.{first.enforcement.value}"
+        )
+    return case
+
+
 class JunitPlan:
     """The document one report becomes: full, or compacted when the full one is too large.
 
     :meth:`chunks` streams it. :attr:`notes` are warnings for the run's other reports: set
     when the plan is made (compaction), and completed once :meth:`chunks` has run (a
-    compacted report that is still over the limits).
+    compacted report that is still over the limits). :attr:`stage` is how far it was
+    compacted (:data:`FULL` to :data:`BLOCKING`); :attr:`elements`, :attr:`cases` and
+    :attr:`size` are the document's, once planned (size: once streamed when compacted to
+    the last stage).
     """
 
-    def __init__(self, report: Report, *, max_bytes: int, max_cases: int) -> None:
+    def __init__(
+        self,
+        report: Report,
+        *,
+        max_bytes: int,
+        max_cases: int,
+        max_elements: int = DEFAULT_MAX_ELEMENTS,
+    ) -> None:
         self.report = report
         self.max_bytes = max_bytes
         self.max_cases = max_cases
+        self.max_elements = max_elements
         self.compacted = False
+        self.stage = FULL
         self.why = ""
         self.notes: list[str] = []
+        self.cases = 0
+        self.elements = 0
+        self.size = 0
         self._entries = [entry for entry in report.images if entry.results]
         self._identities = _identities(self._entries)
-        self._full: list[str] | None = None
+        self._chunks: list[str] = []
         self._plan()
 
-    def _plan(self) -> None:
-        cases = self.report.summary()["checks"]
-        if cases > self.max_cases:
-            self._compact(
-                f"the full report would have {cases:,} cases, more than the limit of "
-                f"{self.max_cases:,}"
-            )
-            return
-        counts = self.report.summary()
-        failures, errors = counts["fail"], counts["error"]
-        gate_suite = _gate_suite(self.report)  # only when nothing was evaluated
-        if gate_suite is not None:
-            cases, failures = 1, int(self.report.require_images)
-        # Rendered in memory up to the byte limit, then written or thrown away: bounded.
-        full = [_root(cases, failures, errors)]
-        if gate_suite is not None:
-            full.append(_suite_xml(gate_suite))
-        full.append("</testsuites>\n")
-        size = sum(map(_size, full))
-        pieces = _Pieces()
-        for entry, identity in zip(self._entries, self._identities, strict=True):
-            text = _suite_text(entry, identity, entry.results, pieces)
-            size += _size(text)
-            if size > self.max_bytes:
-                self._compact(
-                    f"the full report would be larger than the limit of {self.max_bytes:,} bytes"
-                )
-                return
-            full.insert(-1, text)
-        self._full = full
+    # -- planning ---------------------------------------------------------------------------
 
-    def _compact(self, why: str) -> None:
-        self.compacted = True
-        passing = self.report.summary()["pass"]
-        self.why = why
-        self.notes.append(
-            f"the JUnit report was compacted: {passing:,} passing check(s) are summarised in "
-            f"one case per policy, because {why}; every check that did not pass is listed, and "
-            "the JSON report has every result"
+    def _over(self, cases: int, elements: int) -> str:
+        if cases > self.max_cases:
+            return f"{cases:,} cases, more than the limit of {self.max_cases:,}"
+        if elements > self.max_elements:
+            return f"{elements:,} XML elements, more than the limit of {self.max_elements:,}"
+        return ""
+
+    def _plan(self) -> None:
+        report = self.report
+        counts = report.summary()
+        gate = _fixed(_gate_suite(report))  # only when nothing was evaluated
+        entries = list(zip(self._entries, self._identities, strict=True))
+        non_pass = counts["checks"] - counts["pass"]
+        blocking = counts["fail"] + counts["error"]
+        reasons: list[str] = []
+
+        def attempt(
+            stage: str,
+            kept: Callable[[], Sequence[tuple[ImageReport, str, Sequence[Result]]]],
+            shape: tuple[int, int, int, int, int],
+            fixed: Sequence[_Fixed],
+        ) -> bool:
+            """Use this stage if it fits. ``shape``: image suites, cases, cases that did not
+            pass (each has a child element), failures and errors in them."""
+            suites, kept_cases, problems, kept_failures, kept_errors = shape
+            cases = kept_cases + sum(f.tests for f in fixed)
+            elements = (
+                _ROOT_ELEMENTS
+                + _SUITE_ELEMENTS * suites
+                + kept_cases
+                + problems
+                + sum(f.elements for f in fixed)
+            )
+            over = self._over(cases, elements)
+            if not over:
+                failures = kept_failures + sum(f.failures for f in fixed)
+                errors = kept_errors + sum(f.errors for f in fixed)
+                chunks = self._render(kept(), (failures, errors, cases), fixed)
+                if chunks is not None:
+                    self._chunks, self.cases, self.elements = chunks, cases, elements
+                    return True
+                over = f"larger than the limit of {self.max_bytes:,} bytes"
+                reasons.append(f"{stage} would be {over}" if not reasons else f"{stage}, {over}")
+                return False
+            if reasons:  # the later stages, said shortly: the notes are read in job summaries
+                over = over.replace(", more than the limit of ", " (limit ") + ")"
+                reasons.append(f"{stage}, {over}")
+            else:
+                reasons.append(f"{stage} would have {over}")
+            return False
+
+        fail, error = counts["fail"], counts["error"]
+        if attempt(
+            "the full report",
+            lambda: [(entry, identity, entry.results) for entry, identity in entries],
+            (len(entries), counts["checks"], non_pass, fail, error),
+            [gate],
+        ):
+            return
+        passing, with_non_pass, with_blocking = self._scan()
+        summary = _fixed(_summary_suite(passing, report.policies, "; ".join(reasons)))
+        if attempt(
+            "with passing checks collapsed",
+            lambda: [
+                (e, i, [r for r in e.results if r.outcome is not Outcome.PASS])
+                for e, i in with_non_pass
+            ],
+            (len(with_non_pass), non_pass, non_pass, fail, error),
+            [gate, summary],
+        ):
+            self._compacted(PASSING, reasons, counts)
+            return
+        groups_blocking, groups_other = self._groups(with_non_pass)
+        files = {policy.name: policy.file for policy in report.policies}
+        others = _fixed(self._group_suite(groups_other, False, files))
+        if attempt(
+            "with non-blocking results collapsed too",
+            lambda: [
+                (e, i, [r for r in e.results if r.outcome.blocking]) for e, i in with_blocking
+            ],
+            (len(with_blocking), blocking, blocking, fail, error),
+            [gate, others, summary],
+        ):
+            self._compacted(NON_BLOCKING, reasons, counts, rules=len(groups_other))
+            return
+        collapsed = _fixed(self._group_suite(groups_blocking, True, files))
+        fixed = [collapsed, gate, others, summary]
+        self.cases = sum(f.tests for f in fixed)
+        self.elements = _ROOT_ELEMENTS + sum(f.elements for f in fixed)
+        failures, errors = sum(f.failures for f in fixed), sum(f.errors for f in fixed)
+        self._chunks = [_root(self.cases, failures, errors), *(f.text for f in fixed), _END]
+        self._compacted(
+            BLOCKING, reasons, counts, rules=len(groups_other), blocking_rules=len(groups_blocking)
         )
 
-    def chunks(self) -> Iterator[str]:
-        if self._full is not None:
-            yield from self._full
-            return
-        yield from self._compacted()
-
-    def _compacted(self) -> Iterator[str]:
-        counts = self.report.summary()
-        passing, kept = self._scan()
-        summary = _summary_suite(passing, self.report.policies, self.why)
-        tests = counts["checks"] - counts["pass"] + len(summary.test_cases)
-        size = 0
-        chunks = self._compacted_suites(kept, tests, counts["fail"], counts["error"], summary)
-        for text in chunks:
-            size += _size(text)
-            yield text
-        if tests > self.max_cases or size > self.max_bytes:
-            over_gitlab = tests > GITLAB_MAX_CASES or size > GITLAB_MAX_BYTES
-            self.notes.append(
-                f"the compacted JUnit report still has {tests:,} cases and {size:,} bytes, over "
-                f"the limit of {self.max_cases:,} cases or {self.max_bytes:,} bytes: that many "
-                "checks did not pass, and none is dropped"
-                + ("; GitLab will reject it (30 MB or 500,000 cases)" if over_gitlab else "")
-            )
-
-    def _compacted_suites(
+    def _render(
         self,
-        kept: list[tuple[ImageReport, str]],
-        tests: int,
-        failures: int,
-        errors: int,
-        summary: TestSuite,
-    ) -> Iterator[str]:
-        yield _root(tests, failures, errors)
-        pieces = _Pieces()
-        for entry, identity in kept:
-            results = [r for r in entry.results if r.outcome is not Outcome.PASS]
-            yield _suite_text(entry, identity, results, pieces)
-        yield _suite_xml(summary)  # also when no check passed: it says the report is compacted
-        yield "</testsuites>\n"
+        kept: Sequence[tuple[ImageReport, str, Sequence[Result]]],
+        totals: tuple[int, int, int],
+        fixed: Sequence[_Fixed],
+    ) -> list[str] | None:
+        """The document's chunks, or None as soon as it is over the byte limit.
 
-    def _scan(self) -> tuple[dict[str, tuple[int, int]], list[tuple[ImageReport, str]]]:
-        """Per policy (passing checks, images all of whose checks under it passed), and the
-        images with a result that did not pass (with their identities)."""
+        Rendered in memory up to the byte limit, then written or thrown away: bounded.
+        """
+        failures, errors, cases = totals
+        chunks = [_root(cases, failures, errors)]
+        size = _size(chunks[0]) + len(_END) + sum(f.size for f in fixed)
+        if size > self.max_bytes:
+            return None
+        pieces = _Pieces()
+        for entry, identity, results in kept:
+            text = _suite_text(entry, identity, results, pieces)
+            size += _size(text)
+            if size > self.max_bytes:
+                return None
+            chunks.append(text)
+        chunks.extend(f.text for f in fixed if f.text)
+        chunks.append(_END)
+        self.size = size
+        return chunks
+
+    def _scan(
+        self,
+    ) -> tuple[
+        dict[str, tuple[int, int]], list[tuple[ImageReport, str]], list[tuple[ImageReport, str]]
+    ]:
+        """Per policy (passing checks, images all of whose checks under it passed), the
+        images with a result that did not pass, and those with a blocking result."""
         checks: Counter[str] = Counter()
         images: Counter[str] = Counter()
         kept: list[tuple[ImageReport, str]] = []
+        blocking: list[tuple[ImageReport, str]] = []
+        # One policy and no --image placeholders (policy "gate"): count per image only.
+        single = len(self.report.policies) == 1 and not self.report.refs
         for entry, identity in zip(self._entries, self._identities, strict=True):
             results = entry.results
-            passed = list(map(_OUTCOME, results)).count(Outcome.PASS)  # counted in C
+            outcomes = list(map(_OUTCOME, results))
+            passed = outcomes.count(Outcome.PASS)  # counted in C
             if passed < len(results):
                 kept.append((entry, identity))
-            if not passed:
+                blocks = entry.blocking  # known from the engine
+                if blocks or (blocks is None and any(map(_IS_BLOCKING, outcomes))):
+                    blocking.append((entry, identity))
+            if not passed or single:
                 continue
             policies = set(map(_POLICY, results))
             if len(policies) == 1:  # the common case
@@ -454,8 +746,125 @@ class JunitPlan:
                 else:
                     failed.add(result.policy)
             images.update(policies - failed)
+        if single and self.report.summary()["pass"]:
+            name = self.report.policies[0].name
+            checks[name] = self.report.summary()["pass"]
+            images[name] = len(self._entries) - len(kept)
         passing = {policy: (checks[policy], images[policy]) for policy in checks if checks[policy]}
-        return passing, kept
+        return passing, kept, blocking
+
+    def _groups(
+        self, kept: list[tuple[ImageReport, str]]
+    ) -> tuple[dict[tuple[str, str], _Group], dict[tuple[str, str], _Group]]:
+        """The results that did not pass, per (policy, rule): blocking, and the others."""
+        blocking: dict[tuple[str, str], _Group] = {}
+        others: dict[tuple[str, str], _Group] = {}
+        for entry, identity in kept:
+            results = entry.results
+            for result in compress(results, map(_NOT_PASS, map(_OUTCOME, results))):
+                groups = blocking if _IS_BLOCKING(result.outcome) else others
+                key = (result.policy, result.rule)
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = _Group()
+                group.add(identity, result)
+        order = {
+            (policy.name, rule.id): n
+            for n, (policy, rule) in enumerate(
+                (p, r) for p in self.report.policies for r in p.rules
+            )
+        }
+        last = len(order)
+
+        def ordered(groups: dict[tuple[str, str], _Group]) -> dict[tuple[str, str], _Group]:
+            return dict(sorted(groups.items(), key=lambda item: order.get(item[0], last)))
+
+        return ordered(blocking), ordered(others)
+
+    def _group_suite(
+        self, groups: dict[tuple[str, str], _Group], blocking: bool, files: dict[str, str]
+    ) -> TestSuite | None:
+        if not groups:
+            return None
+        kind = "blocking" if blocking else "non-blocking"
+        return TestSuite(
+            f"gate: {kind} results (compacted)",
+            [_group_case(key, group, blocking, files) for key, group in groups.items()],
+            properties={"collapsed": f"{kind} results, one case per policy rule"},
+        )
+
+    def _compacted(
+        self,
+        stage: int,
+        reasons: list[str],
+        counts: dict[str, int],
+        *,
+        rules: int = 0,
+        blocking_rules: int = 0,
+    ) -> None:
+        self.compacted = True
+        self.stage = stage
+        self.why = "; ".join(reasons)
+        passing = counts["pass"]
+        other = counts["warn"] + counts["waived"] + counts["overridden"]
+        blocking = counts["fail"] + counts["error"]
+        done = [f"{passing:,} passing check(s) are summarised in one case per policy"]
+        if stage >= NON_BLOCKING and not other:
+            done.append("no non-blocking result (warn, waived, overridden) to collapse")
+        elif stage >= NON_BLOCKING:
+            done.append(
+                f"{other:,} non-blocking result(s) (warn, waived, overridden) in one skipped "
+                f"case per rule ({rules:,} rule(s))"
+            )
+        if stage >= BLOCKING:
+            done.append(
+                f"{blocking:,} blocking result(s) (fail, error) in one failed case per rule "
+                f"({blocking_rules:,} rule(s)) that counts its images and names the worst first"
+            )
+            kept = "; the JSON report has every result"
+        elif stage == NON_BLOCKING:
+            kept = "; every failure and error is listed, and the JSON report has every result"
+        else:
+            kept = "; every check that did not pass is listed, and the JSON report has every result"
+        how = ", ".join(done[:-1]) + (", and " if len(done) > 1 else "") + done[-1]
+        self.notes.append(
+            f"the JUnit report was compacted (stage {stage} of 3: {STAGE_NAMES[stage]} "
+            f"collapsed) because {self.why}: {how}{kept}"
+        )
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def chunks(self) -> Iterator[str]:
+        size = 0
+        for text in self._chunks:
+            size += _size(text)
+            yield text
+        self.size = size
+        if not self.compacted:
+            return
+        if (
+            self.cases > self.max_cases
+            or self.elements > self.max_elements
+            or size > self.max_bytes
+        ):
+            over_gitlab = (
+                self.cases > GITLAB_MAX_CASES
+                or size > GITLAB_MAX_BYTES
+                or self.elements > GITLAB_MAX_ELEMENTS
+            )
+            note = (
+                f"the compacted JUnit report still has {self.cases:,} cases, "
+                f"{self.elements:,} XML elements and {size:,} bytes, over the limit of "
+                f"{self.max_cases:,} cases, {self.max_elements:,} elements or "
+                f"{self.max_bytes:,} bytes: every rule with a blocking result keeps its case"
+                + (
+                    "; GitLab will reject it (30 MB, 500,000 cases or 250,000 elements)"
+                    if over_gitlab
+                    else ""
+                )
+            )
+            if note not in self.notes:
+                self.notes.append(note)
 
 
 def _summary_suite(
@@ -471,8 +880,8 @@ def _summary_suite(
             stdout=xml_safe(
                 f"{checks:,} check(s) of policy {policy} passed; {images:,} image(s) passed "
                 f"every rule of it. They are summarised in this one case because {why} "
-                "(GitLab accepts at most 30 MB or 500,000 cases). The JSON report (--json) "
-                "lists every result."
+                "(GitLab accepts at most 30 MB, 500,000 cases or 250,000 XML elements). "
+                "The JSON report (--json) lists every result."
             ),
         )
         cases.append(case)
@@ -485,13 +894,23 @@ def _summary_suite(
 
 class JunitFormat(Format):
     def __init__(
-        self, *, max_bytes: int = DEFAULT_MAX_BYTES, max_cases: int = DEFAULT_MAX_CASES
+        self,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_cases: int = DEFAULT_MAX_CASES,
+        max_elements: int = DEFAULT_MAX_ELEMENTS,
     ) -> None:
         self.max_bytes = max_bytes
         self.max_cases = max_cases
+        self.max_elements = max_elements
 
     def plan(self, report: Report) -> JunitPlan:
-        return JunitPlan(report, max_bytes=self.max_bytes, max_cases=self.max_cases)
+        return JunitPlan(
+            report,
+            max_bytes=self.max_bytes,
+            max_cases=self.max_cases,
+            max_elements=self.max_elements,
+        )
 
     def chunks(self, report: Report) -> Iterator[str]:
         return self.plan(report).chunks()

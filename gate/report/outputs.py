@@ -27,6 +27,7 @@ class OutputSettings:
 
     junit_max_bytes: int = 20_000_000
     junit_max_cases: int = 200_000
+    junit_max_elements: int = 200_000
 
 
 class FileOutput(abc.ABC):
@@ -57,7 +58,9 @@ class JunitOutput(FileOutput):
 
         settings = self.settings
         plan = JunitFormat(
-            max_bytes=settings.junit_max_bytes, max_cases=settings.junit_max_cases
+            max_bytes=settings.junit_max_bytes,
+            max_cases=settings.junit_max_cases,
+            max_elements=settings.junit_max_elements,
         ).plan(report)
         write_stream(self.path, plan.chunks())
         return report.with_warnings(plan.notes) if plan.notes else report
