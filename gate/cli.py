@@ -937,14 +937,69 @@ def _echo_record_metrics(width: int) -> None:
 
 
 @cli.command()
+@click.option("--tests", is_flag=True, help="Print the schema of 'gate test' files instead.")
 @informational
-def schema() -> None:
+def schema(tests: bool) -> None:
     """Print the policy JSON Schema (for editors: '# yaml-language-server: $schema=...')."""
     import json
 
+    if tests:
+        from gate.testing import schema as test_schema
+
+        click.echo(json.dumps(test_schema(), indent=2))
+        return
     from gate.policy.loader import schema as load_schema
 
     click.echo(json.dumps(load_schema(), indent=2))
+
+
+@cli.command(
+    "test",
+    epilog="Exit codes: 0 every case passed, 1 a case failed (or, with --require-coverage, "
+    "a coverage gap), 2 a case or a policy under test is invalid.",
+)
+@click.argument("paths", nargs=-1, metavar="[PATH...]")
+@click.option(
+    "--junit",
+    "junit_path",
+    metavar="PATH",
+    callback=_not_empty,
+    help="Write a JUnit XML report to PATH: one test case per case ('-' for stdout).",
+)
+@click.option(
+    "--require-coverage",
+    is_flag=True,
+    help="Fail (exit 1) when a rule was not seen both failing and passing, or a waiver "
+    "was not used, by some case.",
+)
+@informational
+@handle_errors
+def run_policy_tests(
+    paths: tuple[str, ...], junit_path: str | None, require_coverage: bool
+) -> None:
+    """Run policy test cases (default: the test files in policies/tests).
+
+    PATH... are test files or directories (their *.yaml and *.yml, not recursive). Each
+    case gives the policies under test, an input (inline images or a snapshot) and the
+    expected verdict, exit code, outcomes and waiver statuses; it is evaluated exactly as
+    'gate check' would. Prints one line per case, a diff for each mismatch, and the rules
+    and waivers no case exercised. 'gate schema --tests' prints the file format.
+    """
+    from gate.testing import DEFAULT_PATH, run_tests
+
+    run = run_tests(paths or (DEFAULT_PATH,))
+    if junit_path:
+        from gate.testing.output import write_junit
+
+        write_junit(run, junit_path, require_coverage=require_coverage)
+    text = run.render(require_coverage=require_coverage)
+    if os.environ.get("GITHUB_ACTIONS") == "true":  # mismatches on the lines of a pull request
+        from gate.testing.output import github_annotations
+
+        text += github_annotations(run, require_coverage=require_coverage)
+    # The text is already safe for a terminal and a CI log (gate.testing.output).
+    click.echo(text, nl=False, err=junit_path == "-")
+    sys.exit(run.exit_code(require_coverage=require_coverage))
 
 
 REPORT_OPTIONS = {"--json": "json", "--junit": "junit", "--summary": "summary"}

@@ -192,7 +192,7 @@ def _validator() -> Any:
     return jsonschema.Draft202012Validator(schema())
 
 
-def _parse_yaml(file: str, data: bytes) -> tuple[Any, _Converter]:
+def parse_yaml(file: str, data: bytes) -> tuple[Any, _Converter]:
     """The document as plain data, and the converter that holds its positions and problems."""
     if len(data) > MAX_FILE_BYTES:
         raise PolicyError(
@@ -358,19 +358,19 @@ def _schema_problems(
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             got = repr(error.instance) if isinstance(error.instance, str) else None
             message = (
-                f"{got or _describe(error.instance)} is not valid here{hint}; "
+                f"{got or describe(error.instance)} is not valid here{hint}; "
                 f"choose one of: {', '.join(choices)}"
             )
         elif validator == "required":
             missing = [k for k in error.validator_value if k not in error.instance]
             message = f"missing required key{'s' if len(missing) > 1 else ''}: {', '.join(missing)}"
         elif validator == "const" and path == ("version",):
-            message = f"version must be the number 1, got {_describe(error.instance)}" + (
+            message = f"version must be the number 1, got {describe(error.instance)}" + (
                 " (write it without quotes)" if error.instance == "1" else ""
             )
         elif validator == "type":
             message = (
-                f"expected {_type_name(error.validator_value)}, got {_describe(error.instance)}"
+                f"expected {_type_name(error.validator_value)}, got {describe(error.instance)}"
             )
         elif validator == "minItems" and error.validator_value == 1:
             message = "needs at least one entry, got an empty list"
@@ -395,7 +395,8 @@ def _type_name(expected: Any) -> str:
     return names.get(str(expected), str(expected))
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
+    """A value from a YAML document in words, for messages ("a boolean (true)")."""
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
@@ -620,7 +621,7 @@ class PolicyFile:
 def _examine(file: str, data: bytes, *, bundled: bool = False) -> PolicyFile:
     """Every problem of one file (YAML, schema and meaning), or its policy."""
     try:
-        doc, converted = _parse_yaml(file, data)
+        doc, converted = parse_yaml(file, data)
     except PolicyError as exc:
         return PolicyFile(file, None, tuple(exc.problems))
     positions = converted.positions
