@@ -100,6 +100,9 @@ class CheckRequest:
     it. Each scan uses one of the account's purchased image scan authorizations."""
     wait_timeout: float = 600.0
     """How long to wait for such a scan (seconds); past it the run fails with exit 3."""
+    vul_records: tuple[Mapping[str, Any], ...] | None = None
+    """Vulnerability records in the API's shape (``DescribeImageVulList`` items) to use
+    instead of the API, for record metrics and ``explain`` (policy tests, library callers)."""
 
 
 def validate_request(request: CheckRequest) -> None:
@@ -466,6 +469,8 @@ def record_source(request: CheckRequest, timeout: float) -> RecordSource:
     (also for a snapshot: the records are not in it). Raises GateError (no credentials...)."""
     from gate.source import vulns
 
+    if request.vul_records is not None:
+        return vulns.FileRecords(request.vul_records, label="given")
     if request.demo:
         return vulns.demo_records()
     from gate.source import api

@@ -289,3 +289,29 @@ def test_validate_refuses_unusable_cve_waivers(tmp_path: Path, waiver: str, says
     )
     assert done.returncode == 2
     assert says in done.stdout + done.stderr
+
+
+def test_a_library_caller_can_give_the_records() -> None:
+    import tempfile
+
+    from gate.policy.loader import load_policies
+    from gate.run import CheckRequest, run_check
+    from tests.test_explain import RECORDS as GIVEN
+
+    with tempfile.TemporaryDirectory() as folder:
+        policy = Path(folder) / "p.yaml"
+        policy.write_text(POLICY)
+        policies = load_policies([str(policy)])
+    report = run_check(
+        CheckRequest(
+            loaded_policies=policies,
+            body=RANKING,
+            all_namespaces=True,
+            vul_records=tuple(GIVEN),
+            now=dt.date(2025, 2, 20),
+            explain=True,
+        )
+    )
+    api = next(i for i in report.images if i.image.repository == "api")
+    assert {r.rule: r.values for r in api.results}["fixable-urgent"] == {"fixableVulAsap": 1}
+    assert api.explanation is not None and api.explanation.source == "given"
