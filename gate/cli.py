@@ -540,6 +540,56 @@ def _inapplicable(
     show_envvar=True,
     help="Print only the summary and verdict lines.",
 )
+@click.option(
+    "--explain",
+    is_flag=True,
+    envvar="GATE_EXPLAIN",
+    show_envvar=True,
+    help="Show the vulnerability records (CVE, package, fix, first seen) behind each blocking "
+    "vulnerability result, fetched with DescribeImageVulList (needs "
+    "yundun-sas:DescribeImageVulList; --demo uses bundled sample records). Never changes "
+    "the verdict.",
+)
+@click.option(
+    "--explain-max-images",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    envvar="GATE_EXPLAIN_MAX_IMAGES",
+    show_envvar=True,
+    metavar="N",
+    help="Explain at most N images (4 at a time, within --timeout).",
+)
+@click.option(
+    "--lookup-unranked",
+    is_flag=True,
+    envvar="GATE_LOOKUP_UNRANKED",
+    show_envvar=True,
+    help="Look each --image the ranking does not list up in Security Center's image list "
+    "(DescribeImageInstances); if it was scanned, evaluate it with its own vulnerability "
+    "counts (DescribeImageVulList) instead of --unranked. Counters the image list lacks "
+    "(malicious files, baseline levels) cannot be evaluated: error under mandatory rules.",
+)
+@click.option(
+    "--scan-if-missing",
+    is_flag=True,
+    envvar="GATE_SCAN_IF_MISSING",
+    show_envvar=True,
+    help="With the lookup (implied): start a Security Center scan of an --image that the "
+    "image list has but never scanned, and wait for it (PublicCreateImageScanTask). EACH SCAN "
+    "USES ONE OF THE ACCOUNT'S PURCHASED IMAGE SCAN AUTHORIZATIONS; no scan is ever started "
+    "without this flag. A scan that fails or outlives --wait-timeout is exit 3.",
+)
+@click.option(
+    "--wait-timeout",
+    type=click.IntRange(1, 86400),
+    default=600,
+    show_default=True,
+    envvar="GATE_WAIT_TIMEOUT",
+    show_envvar=True,
+    metavar="SECONDS",
+    help="How long --scan-if-missing waits for a scan to finish.",
+)
 @live_options
 @click.option(
     "--max-snapshot-mb",
@@ -674,7 +724,9 @@ def _check_request(ctx: click.Context, params: dict[str, Any]) -> tuple[CheckReq
     if params["demo"]:
         notes += _inapplicable(ctx, (*LIVE_ONLY, "max_snapshot_mb"), "--demo", refuse=True)
     elif params["snapshot"] is not None:
-        notes += _inapplicable(ctx, LIVE_ONLY, "--snapshot", refuse=False)
+        # --explain fetches the vulnerability records live: only --types stays unused.
+        unused = ("types",) if params["explain"] else LIVE_ONLY
+        notes += _inapplicable(ctx, unused, "--snapshot", refuse=False)
     else:
         notes += _inapplicable(ctx, ("max_snapshot_mb",), "the live API", refuse=False)
     request = CheckRequest(
@@ -693,6 +745,11 @@ def _check_request(ctx: click.Context, params: dict[str, Any]) -> tuple[CheckReq
         live=_live(ctx, params),
         baseline=params["baseline_path"],
         compare_to=params["compare_to"],
+        explain=params["explain"],
+        explain_max_images=params["explain_max_images"],
+        lookup_unranked=params["lookup_unranked"],
+        scan_if_missing=params["scan_if_missing"],
+        wait_timeout=float(params["wait_timeout"]),
     )
     return request, notes
 
@@ -1060,6 +1117,19 @@ def metrics() -> None:
     click.echo("\nAgainst a baseline (gate check --baseline FILE or --compare-to TAG):")
     for prefix, meaning in COMPARISONS.items():
         click.echo(f"  {prefix + '.<metric>':<{width}}  {meaning}")
+    _echo_record_metrics(width)
+
+
+def _echo_record_metrics(width: int) -> None:
+    from gate.policy.metrics import RECORD_AGE_FORM, RECORD_AGE_MEANING, RECORD_METRICS
+
+    click.echo(
+        "\nCounted from the image's vulnerability records (DescribeImageVulList; fetched for "
+        "the images such a rule applies to; needs yundun-sas:DescribeImageVulList):"
+    )
+    for name, meaning in RECORD_METRICS.items():
+        click.echo(f"  {name:<{width}}  {meaning}")
+    click.echo(f"  {RECORD_AGE_FORM:<{width}}  {RECORD_AGE_MEANING}")
 
 
 @cli.command()

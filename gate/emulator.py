@@ -1,7 +1,12 @@
 """A local stand-in for the Security Center endpoint: ``python -m gate.emulator``.
 
-Owns one small HTTP server that speaks ``GetDockerhubImageRiskRankInfo`` the way the service
-does, so end-to-end tests, CI integration tests and pipeline dry runs run offline. It serves a
+Owns one small HTTP server that speaks ``GetDockerhubImageRiskRankInfo`` and
+``DescribeImageVulList`` (vulnerability records filtered by namespace, repository, tag,
+digest and fix priority, paged with ``CurrentPage``/``PageSize``; served from a JSON file of
+records or the bundled ``demo-vulns.json``) and ``DescribeImageInstances`` (image list entries
+filtered by a ``Criteria`` JSON list; the bundled ``demo-images.json`` by default) the way the
+service does, so end-to-end tests,
+CI integration tests and pipeline dry runs run offline. It serves a
 saved response (a raw API body or a ``gate fetch`` snapshot; the bundled demo response by
 default) with a fresh RequestId each time, and checks every request as the service would: the
 V3 signature (with the signer's own functions), the date within 15 minutes, no nonce reused, the
@@ -13,6 +18,7 @@ the next ``fail_first`` requests fail with a chosen status and code, the next
 ``throttle_first`` are throttled (``Throttling.User``, optionally with ``x-acs-retry-after``);
 ``delay`` slows every response; ``body`` spoils the first ``body_first`` successful answers
 (every one when 0): ``truncated``, ``non-json``, ``no-ranking``, ``empty`` or ``huge``.
+With ``action`` set, faults hit only requests for that action (and count only those).
 
 Without ``--access-key`` it accepts only the documented test key pair ``gate-test-id`` /
 ``gate-test-secret``. It binds to 127.0.0.1 unless told otherwise.
@@ -41,6 +47,7 @@ from urllib.parse import unquote_plus
 import click
 
 from gate.errors import GateError
+from gate.source import images, scans, vulns
 from gate.source.api import ACTION, VERSION
 from gate.source.signer import (
     DATE_FORMAT,
@@ -54,6 +61,9 @@ MAX_SKEW = dt.timedelta(minutes=15)
 MAX_REQUEST_BODY = 1024 * 1024
 BODY_FAULTS = ("truncated", "non-json", "no-ranking", "empty", "huge")
 TYPE_KEYS = {"vulAsap": "VulAsap", "baseline": "Baseline"}
+ACTIONS = (ACTION, vulns.ACTION, images.ACTION, scans.CREATE, scans.STATUS)
+SCAN_RESULTS = ("SUCCESS", "FAIL", "TIMOUT", "STUCK")
+MAX_PAGE_SIZE = 100
 
 # Messages the service uses for these codes (where known); injected codes fall back to a
 # generic text.
@@ -105,6 +115,8 @@ class Faults:
     body: str | None = None
     body_first: int = 0
     huge_size: int = 100_000_000
+    action: str | None = None
+    """Only requests for this action are faulted (and counted for the fault phases)."""
 
     def __post_init__(self) -> None:
         if self.body is not None and self.body not in BODY_FAULTS:
@@ -175,11 +187,30 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         log: Callable[[str], None] | None = None,
+        vul_records: Sequence[Mapping[str, Any]] | None = None,
+        image_instances: Sequence[Mapping[str, Any]] | None = None,
+        scan_polls: int = 1,
+        scan_result: str = "SUCCESS",
     ) -> None:
         if not keys:
             raise ValueError("the emulator needs at least one access key")
         self.response: Mapping[str, Any] = response if response is not None else load_response(None)
         self.keys = {key.id: key for key in keys}
+        self.vul_records: tuple[Mapping[str, Any], ...] = tuple(
+            vul_records if vul_records is not None else vulns.load_records_file(vulns.DEMO_VULNS)
+        )
+        self.image_instances: tuple[Mapping[str, Any], ...] = tuple(
+            image_instances
+            if image_instances is not None
+            else images.load_images_file(images.DEMO_IMAGES)
+        )
+        self._action_counts: dict[str, int] = {}
+        if scan_result not in SCAN_RESULTS:
+            raise ValueError(f"unknown scan result {scan_result!r}; choose from {SCAN_RESULTS}")
+        self.scan_polls = scan_polls
+        self.scan_result = scan_result
+        self.scan_tasks: dict[str, dict[str, Any]] = {}
+        """Digest -> the latest scan task (``TaskId``, ``Status``, polls left)."""
         self.faults = faults or Faults()
         self._address = (host, port)
         self._log = log
@@ -248,7 +279,17 @@ class Emulator:
             self._count += 1
             number = self._count
         headers = lower_headers(handler.headers.items())
-        reply = self._decide(handler, number, headers)
+        action = self.faults.action
+        if action is not None:
+            with self._lock:
+                if headers.get("x-acs-action") == action:
+                    self._action_counts[action] = self._action_counts.get(action, 0) + 1
+                    number_for_faults = self._action_counts[action]
+                else:
+                    number_for_faults = 0  # never faulted
+        else:
+            number_for_faults = number
+        reply = self._decide(handler, number_for_faults, headers)
         with self._lock:
             self._received.append(
                 Received(number, handler.command, handler.path, headers, reply.status, reply.code)
@@ -263,7 +304,10 @@ class Emulator:
             handler.close_connection = True
 
     def _decide(self, handler: _Handler, number: int, headers: Mapping[str, str]) -> _Reply:
+        """``number`` counts the requests faults apply to (0: this one is never faulted)."""
         faults = self.faults
+        if number == 0:
+            faults, number = Faults(), sys.maxsize
         if number <= faults.reset_first:
             return _Reply(0, None)
         if faults.delay:
@@ -285,12 +329,20 @@ class Emulator:
         rejection = self.verify(handler.command, path, query, headers, body)
         if rejection is not None:
             return _error(headers, rejection)
+        if headers.get("x-acs-action") == vulns.ACTION:
+            return self._serve_vul_list(query, headers, faults)
+        if headers.get("x-acs-action") == images.ACTION:
+            return self._serve_instances(query, headers, faults)
+        if headers.get("x-acs-action") == scans.CREATE:
+            return self._create_scan(dict(query), headers)
+        if headers.get("x-acs-action") == scans.STATUS:
+            return self._scan_status(dict(query), headers)
         types = [value for name, value in query if name.startswith("Types.")]
         unknown = [t for t in types if t not in TYPE_KEYS]
         if unknown:
             message = f"Specified parameter Types is not valid: {', '.join(unknown)}."
             return _error(headers, ApiError(400, "InvalidParameter", message))
-        return self._serve(types)
+        return self._serve(types, faults)
 
     def verify(
         self,
@@ -301,7 +353,7 @@ class Emulator:
         body: bytes,
     ) -> ApiError | None:
         """Check one request as the service would; ``None`` when it is acceptable."""
-        if path != "/" or headers.get("x-acs-action") != ACTION:
+        if path != "/" or headers.get("x-acs-action") not in ACTIONS:
             return ApiError(404, "InvalidAction.NotFound")
         if headers.get("x-acs-version") != VERSION:
             return ApiError(400, "InvalidVersion")
@@ -354,13 +406,164 @@ class Emulator:
             self._nonces[nonce] = now
         return None
 
-    def _serve(self, types: list[str]) -> _Reply:
-        request_id = new_request_id()
+    def _spoil(self, faults: Faults) -> str | None:
+        """The body fault for this successful answer, if any."""
         with self._lock:
             self._served += 1
             served = self._served
-        fault = self.faults.body
-        if fault is not None and (self.faults.body_first == 0 or served <= self.faults.body_first):
+        fault = faults.body
+        if fault is not None and (faults.body_first == 0 or served <= faults.body_first):
+            return fault
+        return None
+
+    def _serve_vul_list(
+        self, query: list[tuple[str, str]], headers: Mapping[str, str], faults: Faults
+    ) -> _Reply:
+        """DescribeImageVulList: ``Type=cve`` required; filters and paging as the service."""
+        params = dict(query)
+        kind = params.get("Type")
+        if kind is None:
+            return _error(
+                headers, ApiError(400, "MissingType", "Type is mandatory for this action.")
+            )
+        if kind != "cve":
+            message = f"Specified parameter Type is not valid: {kind}."
+            return _error(headers, ApiError(400, "InvalidParameter", message))
+        try:
+            page = int(params.get("CurrentPage", "1"))
+            size = int(params.get("PageSize", "10"))
+        except ValueError:
+            return _error(headers, ApiError(400, "InvalidParameter"))
+        if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
+            message = f"CurrentPage must be 1 or more and PageSize 1 to {MAX_PAGE_SIZE}."
+            return _error(headers, ApiError(400, "InvalidParameter", message))
+        request_id = new_request_id()
+        fault = self._spoil(faults)
+        if fault is not None:
+            return self._spoiled(fault, request_id, records=True)
+        found = [dict(r) for r in self.vul_records if vulns.matches(r, query)]
+        body = {
+            "RequestId": request_id,
+            "CurrentPage": page,
+            "PageSize": size,
+            "TotalCount": len(found),
+            "VulRecords": found[(page - 1) * size : page * size],
+        }
+        return _Reply(200, None, request_id, _json(body))
+
+    def _serve_instances(
+        self, query: list[tuple[str, str]], headers: Mapping[str, str], faults: Faults
+    ) -> _Reply:
+        """DescribeImageInstances: ``Criteria`` (a JSON list of name/value conditions) joined
+        by ``LogicalExp`` (AND, or OR), paged with ``CurrentPage``/``PageSize``."""
+        params = dict(query)
+        try:
+            conditions = json.loads(params.get("Criteria", "[]"))
+            page = int(params.get("CurrentPage", "1"))
+            size = int(params.get("PageSize", "20"))
+        except ValueError:
+            return _error(headers, ApiError(400, "InvalidParameter"))
+        if not isinstance(conditions, list) or not all(isinstance(c, dict) for c in conditions):
+            message = "Specified parameter Criteria is not valid."
+            return _error(headers, ApiError(400, "InvalidParameter", message))
+        if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
+            message = f"CurrentPage must be 1 or more and PageSize 1 to {MAX_PAGE_SIZE}."
+            return _error(headers, ApiError(400, "InvalidParameter", message))
+        request_id = new_request_id()
+        fault = self._spoil(faults)
+        if fault is not None:
+            return self._spoiled(fault, request_id, records=True)
+        if params.get("LogicalExp", "AND").upper() == "OR" and conditions:
+            found = [
+                dict(i)
+                for i in self.image_instances
+                if any(images.criteria_matches(i, [c]) for c in conditions)
+            ]
+        else:
+            found = [
+                dict(i) for i in self.image_instances if images.criteria_matches(i, conditions)
+            ]
+        listed = found[(page - 1) * size : page * size]
+        body = {
+            "RequestId": request_id,
+            "PageInfo": {
+                "CurrentPage": page,
+                "PageSize": size,
+                "TotalCount": len(found),
+                "Count": len(listed),
+            },
+            "ImageInstanceList": listed,
+        }
+        return _Reply(200, None, request_id, _json(body))
+
+    def _create_scan(self, params: Mapping[str, str], headers: Mapping[str, str]) -> _Reply:
+        """PublicCreateImageScanTask for listed images (comma-separated ``Digests``)."""
+        digests = [d for d in params.get("Digests", "").split(",") if d]
+        if not digests:
+            return _error(headers, ApiError(400, "InvalidParameter", "Digests is mandatory."))
+        known = {str(i.get("Digest")) for i in self.image_instances}
+        unknown = [d for d in digests if d not in known]
+        if unknown:
+            message = f"Specified image is not found: {', '.join(unknown)}."
+            return _error(headers, ApiError(400, "InvalidParameter", message))
+        request_id = new_request_id()
+        task_id = uuid.uuid4().hex
+        now_ms = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
+        with self._lock:
+            for digest in digests:
+                self.scan_tasks[digest] = {
+                    "TaskId": task_id,
+                    "Status": "INIT",
+                    "polls": self.scan_polls,
+                }
+        data = {
+            "TaskId": task_id,
+            "Status": "INIT",
+            "Progress": 0,
+            "Result": "",
+            "TotalCount": len(digests),
+            "FinishCount": 0,
+            "CanCreate": True,
+            "CollectTime": now_ms,
+            "ExecTime": now_ms,
+        }
+        return _Reply(200, None, request_id, _json({"RequestId": request_id, "Data": data}))
+
+    def _scan_status(self, params: Mapping[str, str], headers: Mapping[str, str]) -> _Reply:
+        """DescribeImageLatestScanTask: the image's latest task; each poll advances it, and a
+        successful scan marks the image list entry scanned."""
+        digest = params.get("Digest")
+        if not digest:
+            return _error(
+                headers, ApiError(400, "MissingDigest", "Digest is mandatory for this action.")
+            )
+        request_id = new_request_id()
+        with self._lock:
+            task = self.scan_tasks.get(digest)
+            if task is not None and task["Status"] not in ("SUCCESS", "FAIL", "TIMOUT"):
+                if task["polls"] > 0:
+                    task["polls"] -= 1
+                    task["Status"] = "PROCESSING"
+                elif self.scan_result != "STUCK":
+                    task["Status"] = self.scan_result
+                    if self.scan_result == "SUCCESS":
+                        self._mark_scanned(digest)
+            tasks = [] if task is None else [_task(task, digest)]
+        return _Reply(200, None, request_id, _json({"RequestId": request_id, "Task": tasks}))
+
+    def _mark_scanned(self, digest: str) -> None:
+        now_ms = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
+        self.image_instances = tuple(
+            {**i, "ScaStatus": "SUCCESS", "ScaProgress": 100, "LastScanTime": now_ms}
+            if str(i.get("Digest")) == digest
+            else i
+            for i in self.image_instances
+        )
+
+    def _serve(self, types: list[str], faults: Faults) -> _Reply:
+        request_id = new_request_id()
+        fault = self._spoil(faults)
+        if fault is not None:
             return self._spoiled(fault, request_id)
         body = dict(self.response)
         body["RequestId"] = request_id
@@ -370,16 +573,20 @@ class Emulator:
             body["RiskRankInfo"] = {k: v for k, v in ranking.items() if k not in dropped}
         return _Reply(200, None, request_id, _json(body))
 
-    def _spoiled(self, fault: str, request_id: str) -> _Reply:
+    def _spoiled(self, fault: str, request_id: str, *, records: bool = False) -> _Reply:
         code = f"fault:{fault}"
         if fault == "truncated":
-            data = _json({**self.response, "RequestId": request_id})
+            whole = {"VulRecords": list(self.vul_records)} if records else self.response
+            data = _json({**whole, "RequestId": request_id})
             return _Reply(200, code, request_id, data[: len(data) // 2], length=len(data))
         if fault == "non-json":
             page = b"<!DOCTYPE html><html><body><h1>Welcome to the guest network</h1></body></html>"
             return _Reply(200, code, request_id, page, content_type="text/html; charset=utf-8")
         if fault == "no-ranking":
             return _Reply(200, code, request_id, _json({"RequestId": request_id}))
+        if fault == "empty" and records:
+            body = _json({"RequestId": request_id, "TotalCount": 0, "VulRecords": []})
+            return _Reply(200, code, request_id, body)
         if fault == "empty":
             ranking: dict[str, list[Any]] = {"VulAsap": [], "Baseline": []}
             body = _json({"RequestId": request_id, "RiskRankInfo": ranking})
@@ -401,6 +608,18 @@ class _Reply:
     extra: Mapping[str, str] = field(default_factory=dict)
     huge: int | None = None
     """Stream a valid ranking of this many bytes instead of ``body``."""
+
+
+def _task(task: Mapping[str, Any], digest: str) -> dict[str, Any]:
+    return {
+        "TaskId": task["TaskId"],
+        "Status": task["Status"],
+        "Target": digest,
+        "TargetType": "IMAGE",
+        "TaskType": "IMAGE_SCAN",
+        "Source": "openapi",
+        "FinishCount": 1 if task["Status"] == "SUCCESS" else 0,
+    }
 
 
 def _error(
@@ -623,6 +842,42 @@ def _write_huge(handler: _Handler, request_id: str, size: int, stop: threading.E
     metavar="BYTES",
     help="Size of the --body huge answer.",
 )
+@click.option(
+    "--vulns",
+    "vulns_path",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help='DescribeImageVulList records to serve (a JSON list, or {"VulRecords": [...]}). '
+    "Default: the bundled demo records.",
+)
+@click.option(
+    "--images",
+    "images_path",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="DescribeImageInstances entries to serve (a JSON list, or "
+    '{"ImageInstanceList": [...]}). Default: the bundled demo entries.',
+)
+@click.option(
+    "--scan-polls",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="A scan task answers PROCESSING to N status queries before it ends.",
+)
+@click.option(
+    "--scan-result",
+    type=click.Choice(SCAN_RESULTS),
+    default="SUCCESS",
+    show_default=True,
+    help="How scan tasks end (STUCK: never).",
+)
+@click.option(
+    "--fault-action",
+    type=click.Choice(ACTIONS),
+    help="Inject the faults only into requests for this action. Default: every request.",
+)
 @click.option("--quiet", is_flag=True, help="Do not log requests to stderr.")
 def main(
     response_path: str | None,
@@ -640,9 +895,15 @@ def main(
     body: str | None,
     body_first: int,
     huge_size: int,
+    vulns_path: str | None,
+    images_path: str | None,
+    scan_polls: int,
+    scan_result: str,
+    fault_action: str | None,
     quiet: bool,
 ) -> None:
-    """Serve GetDockerhubImageRiskRankInfo locally, checking requests like Security Center.
+    """Serve GetDockerhubImageRiskRankInfo, DescribeImageVulList and DescribeImageInstances
+    locally, checking requests like Security Center.
 
     Point the gate at it with --endpoint http://127.0.0.1:PORT and the credentials
     ALIBABA_CLOUD_ACCESS_KEY_ID=gate-test-id ALIBABA_CLOUD_ACCESS_KEY_SECRET=gate-test-secret.
@@ -662,6 +923,14 @@ def main(
         raise click.BadParameter(str(exc), param_hint="--response") from None
     except GateError as exc:
         raise click.BadParameter(exc.message, param_hint="--response") from None
+    try:
+        records = vulns.load_records_file(vulns_path or vulns.DEMO_VULNS)
+    except GateError as exc:
+        raise click.BadParameter(exc.message, param_hint="--vulns") from None
+    try:
+        instances = images.load_images_file(images_path or images.DEMO_IMAGES)
+    except GateError as exc:
+        raise click.BadParameter(exc.message, param_hint="--images") from None
     faults = Faults(
         reset_first=reset_first,
         fail_first=fail_first,
@@ -673,9 +942,21 @@ def main(
         body=body,
         body_first=body_first,
         huge_size=huge_size,
+        action=fault_action,
     )
     log = None if quiet else (lambda line: click.echo(line, err=True))
-    emulator = Emulator(response, keys=keys, faults=faults, host=host, port=port, log=log)
+    emulator = Emulator(
+        response,
+        keys=keys,
+        faults=faults,
+        host=host,
+        port=port,
+        log=log,
+        vul_records=records,
+        image_instances=instances,
+        scan_polls=scan_polls,
+        scan_result=scan_result,
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

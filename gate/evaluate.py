@@ -133,7 +133,20 @@ def _cannot_evaluate(image: Image, missing: Sequence[str]) -> str:
 
 
 def _selectors(waiver: Waiver) -> str:
-    return ", ".join(s.text for s in waiver.selectors)
+    images = ", ".join(s.text for s in waiver.selectors)
+    return f"{', '.join(waiver.cves)} in {images}" if waiver.cves else images
+
+
+def _with_record_waivers(
+    image: Image, policy: Policy, rule: Rule, metrics: Mapping[str, Number], uses: dict[int, int]
+) -> Mapping[str, Number]:
+    """The rule's metrics with the records its vulnerability waivers exclude left out, and
+    each such waiver counted as used."""
+    key = (policy.name, rule.id)
+    for waiver in image.record_waivers.get(key, ()):
+        uses[id(waiver)] += 1
+    special = image.rule_metrics.get(key)
+    return {**metrics, **special} if special else metrics
 
 
 class _Passes:
@@ -218,6 +231,8 @@ def evaluate(
         """The outcome of one rule on one image (see the table above)."""
         condition = rule.condition
         metrics = image.metrics
+        if image.rule_metrics or image.record_waivers:  # vulnerability waivers (cves:)
+            metrics = _with_record_waivers(image, policy, rule, metrics, uses)
         missing = [m for m in condition.metrics if m not in metrics]
         if missing:
             return Result(
@@ -258,6 +273,11 @@ def evaluate(
             outcome, message = Outcome.FAIL, explained
         if expired is not None and active is None:
             message += f" (a waiver matched but expired on {expired.expires.isoformat()})"
+        for excluding in image.record_waivers.get((policy.name, rule.id), ()):
+            message += (
+                f" (not counting {', '.join(excluding.cves)}: waived until "
+                f"{excluding.expires.isoformat()})"
+            )
         return Result(
             policy.name,
             rule.id,
@@ -296,7 +316,8 @@ def evaluate(
     for image in images:
         results: list[Result] = []
         metrics = image.metrics
-        complete = metrics.keys() >= needed
+        # Per-rule record metrics (vulnerability waivers) take the per-image path below.
+        complete = metrics.keys() >= needed and not image.rule_metrics
         ints = complete and only_ints(map(type, metrics.values()))
         for policy, policy_scope, rules, unscoped in plans:
             if policy_scope is not None and not policy_scope.contains(image):

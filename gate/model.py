@@ -83,6 +83,14 @@ class Image:
     metrics: Mapping[str, Number]
     metric_problems: Mapping[str, str] = field(default_factory=dict)
     data_error: str | None = None
+    rule_metrics: Mapping[tuple[str, str], Mapping[str, Number]] = field(default_factory=dict)
+    """Per (policy, rule): record metrics counted without the records a vulnerability
+    waiver (``cves:``) of that rule excludes; they override ``metrics`` for that rule."""
+    record_waivers: Mapping[tuple[str, str], tuple[Waiver, ...]] = field(default_factory=dict)
+    """Per (policy, rule): the vulnerability waivers that excluded a record of this image."""
+    looked_up: str = ""
+    """For an ``--image`` reference the ranking does not list but Security Center's image
+    list does (and has scanned): where its data came from. Empty for ranked images."""
 
     @property
     def name(self) -> str:
@@ -156,8 +164,15 @@ class Waiver:
     reason: str
     expires: dt.date
     owner: str | None = None
+    cves: tuple[str, ...] = ()
+    """Vulnerability ids (CVE ids or record names): the waiver then excludes those records
+    from the rule's record metrics on the images it names, instead of waiving the result."""
 
     def covers(self, image: Image) -> bool:
+        """Whether this waiver waives the rule's whole result on ``image``."""
+        return not self.cves and any(sel.matches(image) for sel in self.selectors)
+
+    def names_image(self, image: Image) -> bool:
         return any(sel.matches(image) for sel in self.selectors)
 
 
@@ -187,12 +202,83 @@ class Result:
     file: str
 
 
+NECESSITIES: tuple[str, ...] = ("asap", "later", "nntf")
+"""Security Center's fix priorities, most urgent first (high, medium, low)."""
+
+
+@dataclass(frozen=True, slots=True)
+class VulPackage:
+    """A software package a vulnerability record names (``ExtendContentJson.RpmEntityList``)."""
+
+    name: str
+    version: str
+    fix_command: str = ""
+    """The command Security Center suggests (``UpdateCmd``), e.g. ``apt-get install ...``."""
+    fixed_version: str = ""
+    """The first version without the vulnerability, when the match detail names it."""
+    path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VulRecord:
+    """One vulnerability record of one image (``DescribeImageVulList``), cleaned: every
+    string is one line with control characters escaped."""
+
+    name: str
+    """``Name``, e.g. ``debian:10:CVE-2019-9893``."""
+    alias: str
+    """``AliasName``, e.g. ``CVE-2019-9893: libseccomp ...``."""
+    necessity: str
+    """Fix priority: asap, later, nntf (or what the API sent, cleaned)."""
+    cves: tuple[str, ...]
+    """CVE ids named by ``Related`` and ``Name``."""
+    packages: tuple[VulPackage, ...]
+    can_fix: bool | None
+    """``CanFix``: whether Security Center can fix it (``None``: not said)."""
+    first_seen: str | None
+    """``FirstTs`` as an ISO 8601 UTC time (second precision)."""
+    last_seen: str | None = None
+    status: int | None = None
+    """``Status``: 1 not fixed, 4 being fixed, 7 fixed."""
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Every id a waiver or a person may use for it: the CVE ids, then ``Name``."""
+        return (*self.cves, self.name) if self.name not in self.cves else self.cves
+
+    @property
+    def label(self) -> str:
+        """The best short name: the first CVE id, else ``Name``, else the alias."""
+        return (self.cves[0] if self.cves else "") or self.name or self.alias or "(unnamed)"
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """The vulnerability records behind an image's blocking vulnerability results
+    (``gate check --explain``), or why they are not available. Never changes the verdict."""
+
+    necessities: tuple[str, ...]
+    """The fix priorities the blocking rules read (``asap`` for ``imageVulAsap``, ...)."""
+    records: tuple[VulRecord, ...] = ()
+    """Worst first: by fix priority, then fixable before not fixable, then oldest first."""
+    totals: Mapping[str, int] = field(default_factory=dict)
+    """Records per priority as the API counted them (``TotalCount``)."""
+    truncated: bool = False
+    """More records exist than were fetched (the per-image record limit)."""
+    error: str | None = None
+    """Why the detail is unavailable (nothing else is set then)."""
+    source: str = ""
+    """Where the records came from (``api``, ``demo``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ImageReport:
     image: Image
     results: tuple[Result, ...]
     blocking: bool | None = field(default=None, repr=False, compare=False)
     """Whether a result blocks: given by whoever knows (the engine), else found when asked."""
+    explanation: Explanation | None = field(default=None, compare=False)
+    """The vulnerability records behind the blocking results (``--explain``), if asked."""
 
     @property
     def verdict(self) -> str:
@@ -340,8 +426,11 @@ class Report:
 
     @property
     def evaluated_nothing(self) -> bool:
-        """No rule evaluated a ranked image (none selected, or all outside every scope)."""
-        return not any(image.results for image in self.images if image.image.ranked)
+        """No rule evaluated a ranked (or looked-up) image (none selected, or all outside
+        every scope)."""
+        return not any(
+            image.results for image in self.images if image.image.ranked or image.image.looked_up
+        )
 
     @property
     def empty_selection_fails(self) -> bool:

@@ -27,7 +27,10 @@ if TYPE_CHECKING:
     from gate.baseline import Baseline
     from gate.imageref import ImageRef
     from gate.model import Image, Policy, Report, SourceInfo
+    from gate.source.api import Session
+    from gate.source.images import Instance, InstanceSource
     from gate.source.snapshot import Snapshot
+    from gate.source.vulns import RecordSource
 
 DEMO_RESPONSE = Path(__file__).parent / "data" / "demo-response.json"
 UNRANKED_CHOICES = ("pass", "warn", "fail")
@@ -89,6 +92,24 @@ class CheckRequest:
     compare_to: str | None = None
     """Compare each image with the image of its repository with this tag (a glob) in the
     same ranking, instead of a baseline file."""
+    explain: bool = False
+    """Fetch the vulnerability records behind blocking vulnerability results
+    (``DescribeImageVulList``; the bundled sample records with ``demo``). Never changes
+    the verdict; an image whose records cannot be had says why."""
+    explain_max_images: int = 10
+    """Explain at most this many images (the others say they were skipped)."""
+    lookup_unranked: bool = False
+    """Look each ``--image`` reference the ranking does not list up in Security Center's
+    image list (``DescribeImageInstances``); a scanned one is evaluated with its own data
+    (live API, or the bundled sample with ``demo``)."""
+    scan_if_missing: bool = False
+    """With the lookup (implied): scan a listed image that was never scanned, and wait for
+    it. Each scan uses one of the account's purchased image scan authorizations."""
+    wait_timeout: float = 600.0
+    """How long to wait for such a scan (seconds); past it the run fails with exit 3."""
+    vul_records: tuple[Mapping[str, Any], ...] | None = None
+    """Vulnerability records in the API's shape (``DescribeImageVulList`` items) to use
+    instead of the API, for record metrics and ``explain`` (policy tests, library callers)."""
 
 
 def validate_request(request: CheckRequest) -> None:
@@ -132,6 +153,15 @@ def validate_request(request: CheckRequest) -> None:
         raise UsageError("--max-age applies to --snapshot files")
     if request.snapshot is not None and not request.snapshot:
         raise UsageError("--snapshot is empty", hint="give a file, or '-' for standard input")
+    if request.explain_max_images < 1:
+        raise UsageError("--explain-max-images must be 1 or more")
+    if request.scan_if_missing and (request.demo or request.snapshot is not None):
+        raise UsageError(
+            "--scan-if-missing starts scans through the live API; it does not apply to "
+            f"{'--demo' if request.demo else '--snapshot'}"
+        )
+    if not request.wait_timeout > 0:
+        raise UsageError("--wait-timeout must be more than 0 seconds")
 
 
 def load_policies(request: CheckRequest) -> tuple[Policy, ...]:
@@ -235,9 +265,11 @@ def evaluate_ranking(
     source: SourceInfo,
     refs: Sequence[ImageRef],
     baseline: Baseline | None = None,
+    enrich: Callable[[list[Image]], list[Image]] | None = None,
 ) -> Report:
-    """Normalise, select and evaluate (the pure part of a check); ``baseline`` is the file
-    ``request.baseline`` names, already read."""
+    """Normalise, select and evaluate (the pure part of a check). ``baseline`` is the file
+    ``request.baseline`` names, already read; ``enrich`` adds to the selected images what the
+    ranking does not hold (record metrics) before evaluation."""
     from gate.evaluate import evaluate, select
     from gate.model import Outcome
     from gate.source.normalize import normalize
@@ -249,6 +281,8 @@ def evaluate_ranking(
         all_namespaces=request.all_namespaces,
         refs=refs,
     )
+    if enrich is not None:
+        selected = enrich(selected)
     unmatched = unmatched_patterns(ranking.images, request.namespaces)
     comparison = None
     if baseline is not None or request.compare_to is not None:
@@ -291,6 +325,9 @@ def run_check(request: CheckRequest) -> Report:
     an impossible request or an invalid policy, and :class:`~gate.errors.SourceError` (exit 3)
     when the ranking cannot be obtained or read. Nothing is printed.
     """
+    import time
+
+    started = time.monotonic()
     validate_request(request)
     refs: tuple[ImageRef, ...] = ()
     if request.images:
@@ -300,7 +337,25 @@ def run_check(request: CheckRequest) -> Report:
     policies = load_policies(request)
     baseline = comparison_baseline(request, policies)
     data = get_ranking(request, wanted_metrics(policies))
-    return evaluate_ranking(request, policies, data.body, data.info, refs, baseline)
+    import functools
+
+    from gate.records import uses_records
+
+    records = _Records(request, started)
+    enrich = None
+    if uses_records(policies) or (refs and records.can_look_up):
+        enrich = functools.partial(records.enrich, policies=policies, refs=refs)
+    report = evaluate_ranking(request, policies, data.body, data.info, refs, baseline, enrich)
+    if (request.lookup_unranked or request.scan_if_missing) and not records.can_look_up:
+        records.notes.append(
+            "--lookup-unranked looks images up live (or in the bundled sample with --demo); "
+            "a --snapshot run stays offline, so unranked references stay unranked"
+        )
+    if records.notes:
+        report = report.with_warnings(records.notes)
+    if request.explain:
+        report = explain_report(report, request, records, refs)
+    return report
 
 
 def read_baseline(path: str) -> Baseline:
@@ -414,4 +469,182 @@ def run_baseline(
     )
     return BaselineRun(
         merged.baseline, len(selected), tuple(notes), merged.lines, merged.refused, merged.stale
+    )
+
+
+class _Records:
+    """The run's vulnerability records: one source (credentials resolved once), each page
+    fetched once, every call inside the run's ``--timeout`` counted from ``started``."""
+
+    def __init__(self, request: CheckRequest, started: float) -> None:
+        self.request = request
+        self.timeout = request.live.timeout
+        self.deadline = started + self.timeout
+        self._source: RecordSource | None = None
+        self._session: Session | None = None
+        self.notes: list[str] = []
+        """What the reports should say about looked-up ``--image`` references."""
+
+    @property
+    def can_look_up(self) -> bool:
+        """With ``lookup_unranked``, unranked references are looked up live, or in the
+        bundled sample for the demo (a snapshot or in-memory body stays offline)."""
+        request = self.request
+        offline = request.snapshot is not None or request.body is not None
+        wanted = request.lookup_unranked or request.scan_if_missing
+        return wanted and (request.demo or not offline)
+
+    def source(self) -> RecordSource:
+        """Raises GateError when no source can be set up (no credentials, ...)."""
+        if self._source is None:
+            import time
+
+            from gate.records import CachingSource
+
+            left = max(self.deadline - time.monotonic(), 0.001)
+            source = record_source(self.request, left)
+            self._session = getattr(source, "session", None)
+            self._source = CachingSource(source)
+        return self._source
+
+    def enrich(
+        self, images: list[Image], policies: Sequence[Policy], refs: Sequence[ImageRef] = ()
+    ) -> list[Image]:
+        """``images`` with the looked-up unranked references added, and the record metrics
+        their rules read."""
+        if refs and self.can_look_up:
+            images = [*images, *self.look_up(images, policies, refs)]
+        return self.add_record_metrics(images, policies)
+
+    def look_up(
+        self, images: list[Image], policies: Sequence[Policy], refs: Sequence[ImageRef]
+    ) -> list[Image]:
+        from gate import lookup
+        from gate.errors import GateError
+        from gate.source.vulns import why
+
+        missing = lookup.absent(refs, images)
+        if not missing:
+            return []
+        try:
+            instances = self.instances()
+        except GateError as exc:
+            self.notes += [
+                f"could not look {ref.text} up in Security Center's image list: {why(exc)}; "
+                "it stays unranked"
+                for ref in missing
+            ]
+            return []
+        found, notes = lookup.look_up(
+            missing,
+            instances,
+            self.source(),
+            wanted=wanted_metrics(policies),
+            deadline=self.deadline,
+            timeout=self.timeout,
+            scan=self.scan if self.request.scan_if_missing else None,
+        )
+        self.notes += notes
+        return found
+
+    def scan(self, instance: Instance) -> str:
+        """Scan a listed, never-scanned image and wait (``--scan-if-missing``); raises
+        SourceError (exit 3) unless the scan succeeds."""
+        import time
+
+        from gate.source import scans
+
+        assert self._session is not None  # scans need the live API (validate_request)
+        done = scans.scan(
+            self._session,
+            instance,
+            wait_timeout=self.request.wait_timeout,
+            call_timeout=self.timeout,
+        )
+        self.deadline = max(self.deadline, time.monotonic() + self.timeout)
+        took = f"{done.seconds:.0f}s"
+        return f"scanned just now by task {done.task_id} in {took} ({scans.AUTHORIZATIONS})"
+
+    def instances(self) -> InstanceSource:
+        """Where unranked references are looked up; raises GateError (no credentials...)."""
+        from gate.source import images
+
+        if self.request.demo:
+            return images.demo_instances()
+        self.source()
+        assert self._session is not None
+        return images.LiveInstances(self._session)
+
+    def add_record_metrics(self, images: list[Image], policies: Sequence[Policy]) -> list[Image]:
+        from gate import records
+        from gate.errors import GateError
+        from gate.source.vulns import why
+
+        if not any(records.needs(image, policies) for image in images):
+            return images
+        try:
+            source = self.source()
+        except GateError as exc:
+            return records.unavailable(images, policies, why(exc))
+        return records.enrich(
+            images,
+            policies,
+            source,
+            now=self.request.now or dt.datetime.now(dt.timezone.utc).date(),
+            deadline=self.deadline,
+            timeout=self.timeout,
+        )
+
+
+def record_source(request: CheckRequest, timeout: float) -> RecordSource:
+    """Where vulnerability records come from: the bundled sample for the demo, else the API
+    (also for a snapshot: the records are not in it). Raises GateError (no credentials...)."""
+    from gate.source import vulns
+
+    if request.vul_records is not None:
+        return vulns.FileRecords(request.vul_records, label="given")
+    if request.demo:
+        return vulns.demo_records()
+    from gate.source import api
+
+    live = request.live
+    session = api.open_session(
+        region=live.region,
+        region_origin=live.region_origin,
+        endpoint=live.endpoint,
+        retries=live.retries,
+        timeout=timeout,
+        max_body_bytes=live.max_response_bytes,
+        log=live.log,
+    )
+    return vulns.LiveRecords(session)
+
+
+def explain_report(
+    report: Report, request: CheckRequest, records: _Records, refs: Sequence[ImageRef] = ()
+) -> Report:
+    """``report`` with the records behind its blocking vulnerability results (and behind
+    the vulnerability results of every ``--image`` reference), fetched within what is left
+    of the run's ``--timeout``."""
+    from gate import explain
+    from gate.errors import GateError
+    from gate.source.vulns import why
+
+    def named(image: Image) -> bool:
+        return any(ref.matches(image) for ref in refs)
+
+    always = named if refs else None
+    if not explain.candidates(report, always):
+        return report
+    try:
+        source = records.source()
+    except GateError as exc:
+        return explain.unavailable(report, why(exc), always=always)
+    return explain.explain(
+        report,
+        source,
+        max_images=request.explain_max_images,
+        deadline=records.deadline,
+        timeout=records.timeout,
+        always=always,
     )

@@ -464,6 +464,26 @@ class _Builder:
             exclude=exclude,
         )
 
+    def waiver_cves(
+        self, raw: dict[str, Any], path: PathKey, rule: str | None, rules: Sequence[Rule]
+    ) -> tuple[str, ...]:
+        """A waiver's ``cves``: vulnerability ids, only for rules on vulnerability records."""
+        ids = self.get(raw, "cves", path, list) or []
+        cves = tuple(dict.fromkeys(str(i).strip() for i in ids if isinstance(i, str)))
+        if not cves or rule is None:
+            return cves
+        from gate.policy.metrics import record_metric
+
+        target = next((r for r in rules if r.id == rule), None)
+        if target is not None and not any(map(record_metric, target.condition.metrics)):
+            self.add(
+                (*path, "cves"),
+                f"a waiver with cves excludes vulnerability records from record metrics "
+                f"(fixableVulAsap, vulAsapOlderThan30d, ...), but rule '{rule}' reads none; "
+                "waive the rule on images instead (images: [...] without cves)",
+            )
+        return tuple(c.upper() if c.upper().startswith("CVE-") else c for c in cves)
+
     def selectors(self, texts: Iterable[Any], path: PathKey) -> tuple[Selector, ...]:
         out = []
         for index, text in enumerate(texts):
@@ -543,6 +563,9 @@ class _Builder:
                     f"waiver names rule '{rule}', which {called} does not have{hint}",
                 )
             selectors = self.selectors(self.get(raw, "images", path, list) or [], (*path, "images"))
+            cves = self.waiver_cves(raw, path, rule if known_rule else None, rules)
+            if cves and "images" not in raw:
+                selectors = (Selector("*/*", _any_image),)
             written = self.get(raw, "expires", path, str)
             if written is None:
                 continue
@@ -560,6 +583,7 @@ class _Builder:
                         reason=raw["reason"].strip(),
                         expires=expires,
                         owner=raw.get("owner"),
+                        cves=cves,
                     )
                 )
         scope = self.scope(doc["scope"], ("scope",)) if "scope" in doc else Scope()
@@ -782,3 +806,8 @@ def load_policies(paths: Sequence[str], *, option: str = "--policy") -> tuple[Po
     if problems:
         raise PolicyError(problems)
     return tuple(result.policy for result in results if result.policy is not None)
+
+
+def _any_image(image: Any) -> bool:
+    """The images of a vulnerability waiver that names none: every image."""
+    return True

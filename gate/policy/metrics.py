@@ -8,6 +8,7 @@ Security Center's high/medium/low fix priorities.
 from __future__ import annotations
 
 import difflib
+import re
 
 #: Numeric fields of the image object (not inside ``RiskLevelDetail``).
 IMAGE_FIELDS: dict[str, str] = {
@@ -68,6 +69,36 @@ DETAIL_COUNTERS: dict[str, str] = {
 
 CATALOGUE: dict[str, str] = {**DETAIL_COUNTERS, **IMAGE_FIELDS}
 
+#: Counted from the image's vulnerability records (DescribeImageVulList), fetched only for
+#: images a rule using them applies to. Open records only (Security Center's Status 7,
+#: fixed, is left out).
+RECORD_METRICS: dict[str, str] = {
+    "fixableVulAsap": "urgent (asap) vulnerability records with a fix: Security Center can "
+    "fix it (CanFix) or names a fix command or fixed version",
+    "fixableVulLater": "medium-priority (later) vulnerability records with a fix",
+    "fixableVulNntf": "low-priority (nntf) vulnerability records with a fix",
+}
+#: ``vulAsapOlderThan30d``: records of that priority first seen more than N days (1 to
+#: 3650) before the evaluation date (``--now``); a record without a first-seen time counts.
+RECORD_AGE = re.compile(r"^vul(Asap|Later|Nntf)OlderThan([1-9][0-9]{0,3})d$")
+RECORD_AGE_FORM = "vul{Asap|Later|Nntf}OlderThan{N}d"
+RECORD_AGE_MEANING = (
+    "vulnerability records of that priority first seen more than N days ago "
+    "(N = 1 to 3650; e.g. vulAsapOlderThan30d)"
+)
+
+
+def record_metric(name: str) -> tuple[str, str, int] | None:
+    """``(necessity, kind, days)`` for a record metric (kind ``fixable`` or ``older``), or
+    None for any other name."""
+    if name in RECORD_METRICS:
+        return name.removeprefix("fixableVul").lower(), "fixable", 0
+    match = RECORD_AGE.match(name)
+    if match is not None and int(match.group(2)) <= 3650:
+        return match.group(1).lower(), "older", int(match.group(2))
+    return None
+
+
 #: Largest magnitude a literal or a metric value may have. Far beyond any real counter or
 #: image size, and small enough that sums of them never overflow float arithmetic.
 MAX_MAGNITUDE = 10**18
@@ -82,7 +113,7 @@ COMPARISONS: dict[str, str] = {
 
 
 def is_metric(name: str) -> bool:
-    return name in CATALOGUE or _is_compared(name)
+    return name in CATALOGUE or record_metric(name) is not None or _is_compared(name)
 
 
 def _is_compared(name: str) -> bool:
@@ -97,7 +128,7 @@ def _suggest_compared(prefix: str, base: str) -> str | None:
             return None
         prefix = close[0]
     base_close = base if base in CATALOGUE else suggest(base)
-    return f"{prefix}.{base_close}" if base_close else None
+    return f"{prefix}.{base_close}" if base_close in CATALOGUE else None
 
 
 def suggest(name: str) -> str | None:
@@ -105,8 +136,9 @@ def suggest(name: str) -> str | None:
     prefix, dot, base = name.partition(".")
     if dot:
         return _suggest_compared(prefix, base)
-    lowered = {key.lower(): key for key in CATALOGUE}
+    known = [*CATALOGUE, *RECORD_METRICS]
+    lowered = {key.lower(): key for key in known}
     if name.lower() in lowered:
         return lowered[name.lower()]
-    close = difflib.get_close_matches(name, list(CATALOGUE), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     return close[0] if close else None

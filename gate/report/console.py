@@ -222,6 +222,8 @@ class ConsoleFormat(Format):
             mark = style(self.marks["advisory"], "yellow", True)
         ranked = escape(", ".join(image.ranked_in))
         details = [f"ranked in {ranked}" if image.ranked else "not ranked"]
+        if image.looked_up:
+            details[0] += ", found in Security Center's image list"
         if image.digest:
             digest = image.digest.removeprefix("sha256:")
             details.append(f"digest {one_line(digest[:12])}")
@@ -240,5 +242,16 @@ class ConsoleFormat(Format):
                 lines.append(
                     '             soft-mandatory: --override "REASON" lets this pass, recorded'
                 )
+        lines += _explanation_lines(entry)
         lines.append("")
         return lines
+
+
+def _explanation_lines(entry: ImageReport) -> list[str]:
+    """The vulnerability records behind the blocking results (``--explain``), if any."""
+    if entry.explanation is None:
+        return []
+    from gate.explain import text_lines
+
+    head, records = text_lines(entry.explanation)
+    return [f"    {one_line(head)}", *(f"      - {one_line(line)}" for line in records)]

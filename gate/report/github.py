@@ -210,6 +210,7 @@ class MarkdownFormat(Format):
             if items:
                 lines += [f"### {title}", ""]
                 lines += _table(_RESULT_HEADER, _result_rows(items), noun)
+        lines += _explanation_section(report)
         if unchecked:
             lines += ["### Not checked (outside the scope of every policy)", ""]
             rows = [[md(e.image.name), "not-checked"] for e in unchecked]
@@ -246,6 +247,26 @@ class MarkdownFormat(Format):
             lines += _table(header, rows, "waiver(s)")
 
         return "\n".join(lines)
+
+
+def _explanation_section(report: Report) -> list[str]:
+    """The vulnerability records behind blocking results (``--explain``): the worst few per
+    image, at most :data:`MAX_ROWS` images."""
+    explained = [e for e in report.images if e.explanation is not None]
+    if not explained:
+        return []
+    from gate.explain import text_lines
+
+    lines = ["### Vulnerability detail", ""]
+    for entry in explained[:MAX_ROWS]:
+        assert entry.explanation is not None
+        head, records = text_lines(entry.explanation)
+        lines.append(f"- **{md(entry.image.name)}**: {md(head, 1000)}")
+        lines += [f"  - {md(line, 1000)}" for line in records]
+    if len(explained) > MAX_ROWS:
+        lines.append(f"- …and {len(explained) - MAX_ROWS} more image(s) in the JSON report")
+    lines.append("")
+    return lines
 
 
 def error_summary(message: str, exit_code: int) -> str:

@@ -74,6 +74,19 @@ def _result(result: Result) -> dict[str, Any]:
     }
 
 
+def _explanation(entry: ImageReport) -> dict[str, Any]:
+    """``{"looked_up": ...}`` for an image found with ``--lookup-unranked`` and
+    ``{"explanation": ...}`` for an image ``--explain`` explained; else nothing."""
+    extra: dict[str, Any] = {}
+    if entry.image.looked_up:
+        extra["looked_up"] = entry.image.looked_up
+    if entry.explanation is not None:
+        from gate.explain import to_json
+
+        extra["explanation"] = to_json(entry.explanation)
+    return extra
+
+
 def _image(entry: ImageReport) -> dict[str, Any]:
     return {
         "namespace": entry.image.namespace,
@@ -85,6 +98,7 @@ def _image(entry: ImageReport) -> dict[str, Any]:
         "ranked_in": list(entry.image.ranked_in),
         "verdict": entry.verdict,
         "results": [_result(r) for r in entry.results],
+        **_explanation(entry),
     }
 
 
@@ -121,6 +135,7 @@ def _document(report: Report, images: Any) -> dict[str, Any]:
                 "policy": w.waiver.policy,
                 "rule": w.waiver.rule,
                 "images": [s.text for s in w.waiver.selectors],
+                **({"cves": list(w.waiver.cves)} if w.waiver.cves else {}),
                 "expires": w.waiver.expires.isoformat(),
                 "status": w.status.value,
                 "reason": w.waiver.reason,
@@ -202,8 +217,12 @@ def _image_text(entry: ImageReport, results: str) -> str:
         f'      "ranked_in": {ranked_in},\n'
         f'      "verdict": {_string(entry.verdict)},\n'
         f'      "results": {"[" + _NL if results else "[]"}{results}'
-        f"{_NL + '      ]' if results else ''}\n"
-        "    }"
+        f"{_NL + '      ]' if results else ''}"
+        + "".join(
+            f',\n      "{key}": ' + json.dumps(value, indent=2).replace("\n", "\n      ")
+            for key, value in _explanation(entry).items()
+        )
+        + "\n    }"
     )
 
 

@@ -155,7 +155,18 @@ def _properties(entry: ImageReport) -> dict[str, str]:
         "uuid": xml_safe(image.uuid),
         "image_id": xml_safe(image.image_id),
         "ranked_in": ",".join(image.ranked_in),
+        **_explanation_property(entry),
     }
+
+
+def _explanation_property(entry: ImageReport) -> dict[str, str]:
+    """``--explain``: the worst vulnerability records as one ``vulnerabilities`` property."""
+    if entry.explanation is None:
+        return {}
+    from gate.explain import text_lines
+
+    head, records = text_lines(entry.explanation)
+    return {"vulnerabilities": xml_safe(one_line(" | ".join([head, *records])))}
 
 
 def _suite(entry: ImageReport, identity: str, results: Sequence[Result] | None = None) -> TestSuite:

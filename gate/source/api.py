@@ -1,4 +1,6 @@
-"""The live Security Center client for ``GetDockerhubImageRiskRankInfo``.
+"""The live Security Center client: ``GetDockerhubImageRiskRankInfo``, and any other action of
+the same API (a :class:`Session` calls an action with a query; :mod:`gate.source.vulns` uses
+it for ``DescribeImageVulList``).
 
 Owns everything between "the user wants live data" and "here is the parsed API body": the
 region to endpoint mapping, ``--endpoint`` parsing, the signed ``POST /``, retries with
@@ -28,7 +30,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -383,7 +385,7 @@ class _Success:
     request_id: str | None
 
 
-def _api_hint(code: str, status: int, sent_date: str | None) -> str | None:
+def _api_hint(code: str, status: int, sent_date: str | None, action: str = ACTION) -> str | None:
     if code.startswith("Throttling"):
         return THROTTLE_HINT
     if code == "SignatureDoesNotMatch":
@@ -397,7 +399,7 @@ def _api_hint(code: str, status: int, sent_date: str | None) -> str | None:
             f"clock: synchronise this machine's clock (NTP){said}"
         )
     if status == 403 or code == "NoPermission" or code.startswith("Forbidden"):
-        return RAM_HINT
+        return RAM_HINT.replace(ACTION, action)
     if code.startswith("InvalidAction") or code == "InvalidVersion":
         return "the endpoint does not serve Security Center API 2018-12-03: check --endpoint"
     if status >= 500:
@@ -405,7 +407,9 @@ def _api_hint(code: str, status: int, sent_date: str | None) -> str | None:
     return None
 
 
-def _error_failure(response: httpx.Response, body: bytes, now: dt.datetime) -> _Failure:
+def _error_failure(
+    response: httpx.Response, body: bytes, now: dt.datetime, action: str = ACTION
+) -> _Failure:
     status = response.status_code
     envelope: dict[str, Any] = {}
     try:
@@ -424,7 +428,7 @@ def _error_failure(response: httpx.Response, body: bytes, now: dt.datetime) -> _
     return _Failure(
         message=f"Security Center {verb}: {text}",
         retryable=retryable,
-        hint=_api_hint(code, status, response.request.headers.get("x-acs-date")),
+        hint=_api_hint(code, status, response.request.headers.get("x-acs-date"), action),
         code=code or None,
         status=status,
         request_id=request_id,
@@ -444,14 +448,16 @@ def _redirect_failure(response: httpx.Response) -> _Failure:
     )
 
 
-def _body_failure(response: httpx.Response, body: bytes) -> _Failure | _Success:
+def _body_failure(
+    response: httpx.Response, body: bytes, check_body: BodyCheck
+) -> _Failure | _Success:
     request_id = _api_field(response.headers.get("x-acs-request-id"))
     try:
         parsed = _loads(body)
     except _TooDeep:
         return _Failure(
             message=f"the response is nested more than {MAX_JSON_DEPTH} levels deep, "
-            "which no ranking is",
+            "which no Security Center answer is",
             retryable=False,
             status=response.status_code,
             request_id=request_id,
@@ -474,21 +480,17 @@ def _body_failure(response: httpx.Response, body: bytes) -> _Failure | _Success:
             request_id=request_id,
         )
     request_id = _api_field(parsed.get("RequestId") or request_id)
-    if not isinstance(parsed.get("RiskRankInfo"), dict):
+    problem = check_body(parsed)
+    if problem is not None:
         code = _api_field(parsed.get("Code"))
-        what = (
-            "has no RiskRankInfo object"
-            if "RiskRankInfo" not in parsed
-            else "has a RiskRankInfo that is not an object"
-        )
         detail = f": {_one_line(str(parsed.get('Message') or ''))}" if code else ""
         return _Failure(
-            message=f"the response {what}{detail}",
+            message=f"the response {problem}{detail}",
             retryable=False,
             code=code,
             status=response.status_code,
             request_id=request_id,
-            hint="the gate never treats a malformed answer as an empty ranking",
+            hint="the gate never treats a malformed answer as an empty one",
         )
     return _Success(body=parsed, request_id=request_id)
 
@@ -657,6 +659,139 @@ def _close_later(client: httpx.Client) -> None:
     threading.Thread(target=client.close, name="gate-api-close", daemon=True).start()
 
 
+BodyCheck = Callable[[dict[str, Any]], "str | None"]
+"""Says what is wrong with a successful answer's body (``None``: it is usable)."""
+
+
+def ranking_problem(body: dict[str, Any]) -> str | None:
+    """A ranking answer must carry a ``RiskRankInfo`` object (never read as an empty ranking)."""
+    if isinstance(body.get("RiskRankInfo"), dict):
+        return None
+    if "RiskRankInfo" not in body:
+        return "has no RiskRankInfo object"
+    return "has a RiskRankInfo that is not an object"
+
+
+@dataclass(frozen=True)
+class ActionResponse:
+    """One successful call of one action."""
+
+    body: dict[str, Any]
+    request_id: str | None
+    attempts: int
+    fetched_at: str
+
+
+@dataclass(frozen=True)
+class Session:
+    """Where and as whom to call Security Center: resolved once, used for any action.
+
+    Build it with :func:`open_session`; :meth:`call` makes one signed call (retries
+    included) inside a deadline the caller chooses, so several calls (one per page, one per
+    image) can share one overall ``--timeout``. Calls may run in several threads at once.
+    """
+
+    creds: Credentials = field(repr=False)
+    region: str
+    region_origin: str
+    base_url: str
+    warnings: tuple[str, ...] = ()
+    retries: int = DEFAULT_RETRIES
+    max_body_bytes: int = MAX_BODY_BYTES
+    log: Callable[[str], None] | None = field(default=None, repr=False)
+    transport: httpx.BaseTransport | None = field(default=None, repr=False)
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    monotonic: Callable[[], float] = field(default=time.monotonic, repr=False)
+    random: Callable[[], float] = field(default=random_module.random, repr=False)
+    now: Callable[[], dt.datetime] = field(default=_utcnow, repr=False)
+
+    def call(
+        self,
+        action: str,
+        query: list[tuple[str, str]],
+        *,
+        deadline: float,
+        timeout: float,
+        what: str,
+        check_body: BodyCheck,
+    ) -> ActionResponse:
+        """Call ``action`` with ``query`` until it succeeds, fails for good, or ``deadline``
+        (a ``monotonic`` time; ``timeout`` is its length, for messages) passes. ``what``
+        names the data in errors ("the image risk ranking"). Raises SourceError."""
+        return _call(self, action, query, deadline, timeout, what, check_body)
+
+
+def open_session(
+    *,
+    region: str | None,
+    endpoint: str | None,
+    retries: int = DEFAULT_RETRIES,
+    timeout: float = DEFAULT_TIMEOUT,
+    credentials: Credentials | None = None,
+    log: Callable[[str], None] | None = None,
+    region_origin: str | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    transport: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+    random: Callable[[], float] = random_module.random,
+    now: Callable[[], dt.datetime] = _utcnow,
+) -> Session:
+    """Validate the options, resolve the credentials (bounded by ``max(timeout, 30 s)``),
+    the region and the endpoint. Raises UsageError for malformed options, SourceError when
+    the credentials chain does not finish."""
+    if region is not None:
+        validate_region(region)
+    base_url = parse_endpoint(endpoint) if endpoint is not None else None
+    if retries < 0:
+        raise UsageError(f"retries must be 0 or more, not {retries}")
+    if not timeout > 0:
+        raise UsageError(f"the timeout must be more than 0 seconds, not {timeout}")
+    if max_body_bytes < 1:
+        raise UsageError(f"the response size limit must be positive, not {max_body_bytes}")
+    if credentials is not None:
+        creds = credentials
+    else:
+        # The chain (a 0.5 s import, maybe an STS or metadata exchange) gets its own bound, so
+        # a short --timeout is spent on the API call, not on loading the library.
+        allowance = max(timeout, CREDENTIALS_TIMEOUT)
+        try:
+            creds = _within(allowance, lambda: resolve_credentials(log=log), "gate-credentials")
+        except _Abandoned:
+            raise SourceError(
+                f"the Alibaba Cloud credentials chain did not finish within {allowance:g}s",
+                hint="a configured source (OIDC role, credentials URI, ECS metadata) is not "
+                "answering; run with --debug to see which",
+            ) from None
+
+    def say(line: str) -> None:
+        if log is not None:
+            log(_one_line(creds.redact(line), 4000))
+
+    used_region, origin = resolve_region(region, region_origin, creds)
+    warnings = tuple(region_warnings(used_region, origin))
+    for warning in warnings:
+        say(f"warning: {warning}")
+    if base_url is None:
+        base_url = f"https://{endpoint_for_region(used_region)}"
+    say(f"region {used_region} (from {origin}), endpoint {base_url}")
+    return Session(
+        creds=creds,
+        region=used_region,
+        region_origin=origin,
+        base_url=base_url,
+        warnings=warnings,
+        retries=retries,
+        max_body_bytes=max_body_bytes,
+        log=log,
+        transport=transport,
+        sleep=sleep,
+        monotonic=monotonic,
+        random=random,
+        now=now,
+    )
+
+
 def fetch_ranking(
     *,
     region: str | None,
@@ -694,61 +829,82 @@ def fetch_ranking(
     """
     if region is not None:
         validate_region(region)
-    base_url = parse_endpoint(endpoint) if endpoint is not None else None
+    if endpoint is not None:
+        parse_endpoint(endpoint)
     wanted = validate_types(types)
-    if retries < 0:
-        raise UsageError(f"retries must be 0 or more, not {retries}")
-    if not timeout > 0:
-        raise UsageError(f"the timeout must be more than 0 seconds, not {timeout}")
-    if max_body_bytes < 1:
-        raise UsageError(f"the response size limit must be positive, not {max_body_bytes}")
-    if credentials is not None:
-        creds = credentials
-    else:
-        # The chain (a 0.5 s import, maybe an STS or metadata exchange) gets its own bound, so
-        # a short --timeout is spent on the API call, not on loading the library.
-        allowance = max(timeout, CREDENTIALS_TIMEOUT)
-        try:
-            creds = _within(allowance, lambda: resolve_credentials(log=log), "gate-credentials")
-        except _Abandoned:
-            raise SourceError(
-                f"the Alibaba Cloud credentials chain did not finish within {allowance:g}s",
-                hint="a configured source (OIDC role, credentials URI, ECS metadata) is not "
-                "answering; run with --debug to see which",
-            ) from None
-    deadline = monotonic() + timeout
+    session = open_session(
+        region=region,
+        endpoint=endpoint,
+        retries=retries,
+        timeout=timeout,
+        credentials=credentials,
+        log=log,
+        region_origin=region_origin,
+        max_body_bytes=max_body_bytes,
+        transport=transport,
+        sleep=sleep,
+        monotonic=monotonic,
+        random=random,
+        now=now,
+    )
+    answer = session.call(
+        ACTION,
+        ranking_query(wanted),
+        deadline=monotonic() + timeout,
+        timeout=timeout,
+        what="the image risk ranking",
+        check_body=ranking_problem,
+    )
+    return LiveResponse(
+        body=answer.body,
+        request_id=answer.request_id,
+        region=session.region,
+        endpoint=session.base_url,
+        fetched_at=answer.fetched_at,
+        attempts=answer.attempts,
+        region_origin=session.region_origin,
+        warnings=session.warnings,
+    )
 
+
+def _call(
+    session: Session,
+    action: str,
+    query: list[tuple[str, str]],
+    deadline: float,
+    timeout: float,
+    what: str,
+    check_body: BodyCheck,
+) -> ActionResponse:
+    creds = session.creds
+    monotonic = session.monotonic
+    retries = session.retries
     abandoned_call = threading.Event()
 
     def say(line: str) -> None:
         # An abandoned worker may still be running: it must not write after the error.
-        if log is not None and not abandoned_call.is_set():
-            log(_one_line(creds.redact(line), 4000))
+        if session.log is not None and not abandoned_call.is_set():
+            session.log(_one_line(creds.redact(line), 4000))
 
-    used_region, origin = resolve_region(region, region_origin, creds)
-    warnings = tuple(region_warnings(used_region, origin))
-    for warning in warnings:
-        say(f"warning: {warning}")
-    if base_url is None:
-        base_url = f"https://{endpoint_for_region(used_region)}"
-    say(f"region {used_region} (from {origin}), endpoint {base_url}")
-
+    base_url = session.base_url
     parts = urlsplit(base_url)
     host = parts.netloc
-    url = f"{base_url}/?{canonical_query(ranking_query(wanted))}"
-    auth = AcsV3Auth(creds, clock=now)
+    url = f"{base_url}/?{canonical_query(query)}"
+    auth = AcsV3Auth(creds, clock=session.now)
     headers = {"user-agent": USER_AGENT, "accept": "application/json"}
     failure: _Failure | None = None
     attempt = 0
-    client = _open_client(auth, transport, headers)
+    client = _open_client(auth, session.transport, headers)
     abandoned = False
     try:
         while True:
             remaining = deadline - monotonic()
             if remaining <= 0:
-                raise _give_up(failure, attempt, f"the {timeout:g}s deadline passed", host, creds)
+                raise _give_up(
+                    failure, attempt, f"the {timeout:g}s deadline passed", host, creds, what
+                )
             attempt += 1
-            say(f"{ACTION} attempt {attempt}/{retries + 1}: POST {url} ({remaining:.1f}s left)")
+            say(f"{action} attempt {attempt}/{retries + 1}: POST {url} ({remaining:.1f}s left)")
             try:
                 outcome = _within(
                     remaining,
@@ -756,27 +912,29 @@ def fetch_ranking(
                         _attempt,
                         client,
                         url,
+                        action,
                         remaining,
                         deadline,
                         monotonic,
-                        now,
+                        session.now,
                         host,
                         say,
                         parts.scheme,
-                        max_body_bytes,
+                        session.max_body_bytes,
+                        check_body,
                     ),
                     "gate-api-call",
                 )
             except _Abandoned:
                 abandoned = True
                 abandoned_call.set()
-                what = (
+                stalled = (
                     f"{host} did not answer in time: the {timeout:g}s deadline passed "
                     "before the answer was complete"
                 )
                 raise _give_up(
                     _Failure(
-                        what,
+                        stalled,
                         False,
                         "the endpoint is too slow or stalled; raise --timeout "
                         "or check the network path (proxy, firewall)",
@@ -785,26 +943,23 @@ def fetch_ranking(
                     None,
                     host,
                     creds,
+                    what,
                 ) from None
             if isinstance(outcome, _Success):
-                return LiveResponse(
+                return ActionResponse(
                     body=outcome.body,
                     request_id=outcome.request_id,
-                    region=used_region,
-                    endpoint=base_url,
-                    fetched_at=format_date(now()),
                     attempts=attempt,
-                    region_origin=origin,
-                    warnings=warnings,
+                    fetched_at=format_date(session.now()),
                 )
             failure = outcome
             if not failure.retryable:
-                raise _give_up(failure, attempt, None, host, creds)
+                raise _give_up(failure, attempt, None, host, creds, what)
             if attempt > retries:
-                raise _give_up(failure, attempt, f"{retries} retries exhausted", host, creds)
+                raise _give_up(failure, attempt, f"{retries} retries exhausted", host, creds, what)
             delay = failure.retry_after
             if delay is None:
-                delay = random() * min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+                delay = session.random() * min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
             left = deadline - monotonic()
             if delay >= left:
                 why = (
@@ -812,10 +967,12 @@ def fetch_ranking(
                     if left <= 0
                     else f"waiting {delay:.2f}s more would pass the {timeout:g}s deadline"
                 )
-                raise _give_up(failure, attempt, why, host, creds)
-            what = ", ".join(str(x) for x in (failure.code, failure.status) if x is not None)
-            say(f"retrying in {delay:.2f}s after{f' ({what})' if what else ''}: {failure.message}")
-            sleep(delay)
+                raise _give_up(failure, attempt, why, host, creds, what)
+            codes = ", ".join(str(x) for x in (failure.code, failure.status) if x is not None)
+            say(
+                f"retrying in {delay:.2f}s after{f' ({codes})' if codes else ''}: {failure.message}"
+            )
+            session.sleep(delay)
     finally:
         if abandoned:
             _close_later(client)
@@ -826,6 +983,7 @@ def fetch_ranking(
 def _attempt(
     client: httpx.Client,
     url: str,
+    action: str,
     remaining: float,
     deadline: float,
     monotonic: Callable[[], float],
@@ -834,11 +992,12 @@ def _attempt(
     say: Callable[[str], None],
     scheme: str,
     max_body_bytes: int,
+    check_body: BodyCheck,
 ) -> _Failure | _Success:
     request = client.build_request(
         "POST",
         url,
-        headers={"x-acs-action": ACTION, "x-acs-version": VERSION},
+        headers={"x-acs-action": action, "x-acs-version": VERSION},
         timeout=httpx.Timeout(remaining),
     )
     started = monotonic()
@@ -878,8 +1037,8 @@ def _attempt(
     if 300 <= status < 400:
         return _redirect_failure(response)
     if status >= 400:
-        return _error_failure(response, body, now())
-    return _body_failure(response, body)
+        return _error_failure(response, body, now(), action)
+    return _body_failure(response, body, check_body)
 
 
 def _size(limit: int) -> str:
@@ -888,9 +1047,14 @@ def _size(limit: int) -> str:
 
 
 def _give_up(
-    failure: _Failure | None, attempts: int, why: str | None, host: str, creds: Credentials
+    failure: _Failure | None,
+    attempts: int,
+    why: str | None,
+    host: str,
+    creds: Credentials,
+    what: str = "the image risk ranking",
 ) -> SourceError:
-    prefix = f"cannot fetch the image risk ranking from {host}"
+    prefix = f"cannot fetch {what} from {host}"
     if failure is None:
         return SourceError(f"{prefix}: {why or 'no attempt was made'}")
     notes = [f"{attempts} attempts"] if attempts > 1 else []
