@@ -10,7 +10,7 @@
 #   INPUT_NAMESPACE            namespaces (globs), separated by spaces, commas or lines
 #   INPUT_IMAGE                image references, separated by spaces, commas or lines
 #   INPUT_UNRANKED INPUT_REGION INPUT_ENDPOINT INPUT_SNAPSHOT INPUT_JUNIT INPUT_JSON
-#   INPUT_OVERRIDE INPUT_REQUIRE_IMAGES INPUT_FAIL
+#   INPUT_OVERRIDE INPUT_REQUIRE_IMAGES INPUT_EXPLAIN INPUT_FAIL
 #   INPUT_ROLE_TO_ASSUME INPUT_OIDC_PROVIDER_ARN INPUT_ROLE_SESSION_NAME INPUT_AUDIENCE
 set -uo pipefail
 set -f  # namespace globs such as prod-* must reach the gate unexpanded
@@ -33,6 +33,8 @@ flag fail "${INPUT_FAIL:-true}"
 fail_step="$REPLY"
 flag require-images "${INPUT_REQUIRE_IMAGES:-false}"
 require_images="$REPLY"
+flag explain "${INPUT_EXPLAIN:-false}"
+explain="$REPLY"
 
 args=(check)
 while IFS= read -r line; do
@@ -52,6 +54,7 @@ for item in ${images//,/ }; do args+=(--image "$item"); done
 [ -n "${INPUT_JSON:-}" ] && args+=(--json "$INPUT_JSON")
 [ -n "${INPUT_OVERRIDE:-}" ] && args+=(--override "$INPUT_OVERRIDE")
 [ "$require_images" = true ] && args+=(--require-images)
+[ "$explain" = true ] && args+=(--explain)
 
 if [ -n "${INPUT_ROLE_TO_ASSUME:-}${INPUT_OIDC_PROVIDER_ARN:-}" ]; then
   if [ -z "${INPUT_ROLE_TO_ASSUME:-}" ] || [ -z "${INPUT_OIDC_PROVIDER_ARN:-}" ]; then

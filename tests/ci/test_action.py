@@ -299,3 +299,14 @@ def test_scripts_are_executable_and_no_expression_is_expanded_inside_run() -> No
     spec = yaml.safe_load((ROOT / "action.yml").read_text())
     for step in spec["runs"]["steps"]:
         assert "${{" not in step["run"], "inputs reach scripts through env: only"
+
+
+@pytest.mark.parametrize(("value", "passed"), [("true", True), ("false", False), ("", False)])
+def test_explain_input_becomes_the_option(
+    job: Any, tmp_path: Path, fake_venv: Path, value: str, passed: bool
+) -> None:
+    env = {"FAKE_GATE_RECORD": str(tmp_path / "record.json"), **TEST_KEYS}
+    result = job(env=env, namespace="prod", venv=str(fake_venv), explain=value)
+    assert result.outcome == "success", result.log
+    argv = json.loads((tmp_path / "record.json").read_text())["argv"]
+    assert ("--explain" in argv) is passed

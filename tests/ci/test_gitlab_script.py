@@ -39,6 +39,7 @@ fi
   echo "env_token=${IMAGE_GATE_ID_TOKEN:-}"
   echo "role=${ALIBABA_CLOUD_ROLE_ARN:-}"
   echo "static=${ALIBABA_CLOUD_ACCESS_KEY_ID:-}"
+  echo "args=$*"
 } > "$GATE_RECORD"
 exit "${GATE_EXIT:-0}"
 EOF
@@ -162,3 +163,12 @@ def test_script_never_names_the_token_outside_the_file_write() -> None:
     assert script.lstrip().startswith("set +x")
     uses = [line.strip() for line in script.splitlines() if "$IMAGE_GATE_ID_TOKEN" in line]
     assert uses == ["""(umask 077 && printf '%s' "$IMAGE_GATE_ID_TOKEN" > "$token_dir/token")"""]
+
+
+@pytest.mark.parametrize(("value", "passed"), [("true", True), ("false", False)])
+def test_explain_input_becomes_the_option(
+    tmp_path: Path, bash: str, value: str, passed: bool
+) -> None:
+    done, seen = run_job(tmp_path, bash, False, IMAGE_GATE_EXPLAIN=value)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ("--explain" in seen["args"].split()) is passed
