@@ -41,7 +41,7 @@ import json
 import math
 import re
 from array import array
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -533,6 +533,12 @@ def _namespace_error(raw: Any) -> str:
     return f"RepoNamespace is {json_kind(raw)}, not a string, so the image's namespace is unknown"
 
 
+def _some(names: Sequence[str], shown: int = 5) -> str:
+    """The first few of ``names``, and how many more (notes name what they count)."""
+    text = ", ".join(one_line(name) for name in names[:shown])
+    return text + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
 def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Ranking:
     """Images of the ranking, each once, keeping only the ``wanted`` metrics (default: all).
 
@@ -664,24 +670,30 @@ def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Rank
                     data_error=error,
                 )
             )
+
+    def named(positions: Iterable[int]) -> str:
+        return _some(sorted(found[i].name for i in positions))
+
     if doubled:
         warnings.append(
             f"{len(doubled)} image(s) carried a doubly escaped RiskLevelDetail "
-            "(as in the API reference's example); it was decoded one extra level"
+            f"(as in the API reference's example); it was decoded one extra level: "
+            f"{named(doubled)}"
         )
     if differing:
         warnings.append(
             f"{len(differing)} image(s) were listed twice with different counters; "
-            "the higher value of each counter was used"
+            f"the higher value of each counter was used: {named(differing)}"
         )
     if one_sided:
         warnings.append(
             f"{len(one_sided)} image(s) were listed twice with a counter that only one "
-            "listing could give; those counters cannot be evaluated"
+            f"listing could give; those counters cannot be evaluated: {named(one_sided)}"
         )
     if shared_uuids:
         warnings.append(
             f"{len(shared_uuids)} Uuid(s) were shared by different images (their namespace, "
-            "repository, tag or digest differ); each image was evaluated on its own"
+            "repository, tag or digest differ); each image was evaluated on its own: "
+            f"{_some(sorted(shared_uuids))}"
         )
     return Ranking(tuple(found), tuple(warnings))

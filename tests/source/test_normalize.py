@@ -115,7 +115,7 @@ def test_listings_with_different_counters_keep_the_higher_of_each(uuid: str) -> 
     assert image.metrics["imageVulLater"] == 9
     assert image.metrics["VulCount"] == 3
     assert not image.metric_problems
-    assert warnings == (DIFFERENT_COUNTERS,)
+    assert len(warnings) == 1 and warnings[0].startswith(DIFFERENT_COUNTERS + ": ")
 
 
 def test_listings_with_different_image_fields_keep_the_higher() -> None:
@@ -128,7 +128,7 @@ def test_listings_with_different_image_fields_keep_the_higher() -> None:
     )
     (image,) = ranking.images
     assert (image.metrics["VulCount"], image.metrics["HcCount"]) == (4, 5)
-    assert ranking.warnings == (DIFFERENT_COUNTERS,)
+    assert len(ranking.warnings) == 1 and ranking.warnings[0].startswith(DIFFERENT_COUNTERS + ": ")
 
 
 def test_identical_listings_give_no_warning() -> None:
@@ -199,7 +199,7 @@ def test_a_uuid_shared_by_different_images_keeps_both() -> None:
     ]
     assert ranking.warnings == (
         "1 Uuid(s) were shared by different images (their namespace, repository, tag or "
-        "digest differ); each image was evaluated on its own",
+        f"digest differ); each image was evaluated on its own: {masked}",
     )
 
 
@@ -225,7 +225,7 @@ def test_images_under_a_shared_uuid_each_merge_their_own_listings() -> None:
         ("prod/api:v1", ("VulAsap", "Baseline"), 0),
         ("prod/web:v1", ("VulAsap", "Baseline"), 3),
     ]
-    assert DIFFERENT_COUNTERS in ranking.warnings
+    assert any(w.startswith(DIFFERENT_COUNTERS + ": ") for w in ranking.warnings)
 
 
 def test_repeated_entry_in_one_list_is_counted_once() -> None:
