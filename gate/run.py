@@ -337,13 +337,11 @@ def run_check(request: CheckRequest) -> Report:
     policies = load_policies(request)
     baseline = comparison_baseline(request, policies)
     data = get_ranking(request, wanted_metrics(policies))
-    import functools
-
-    from gate.records import uses_records
-
     records = _Records(request, started)
     enrich = None
-    if uses_records(policies) or (refs and records.can_look_up):
+    if _uses_records(policies) or (refs and records.can_look_up):
+        import functools
+
         enrich = functools.partial(records.enrich, policies=policies, refs=refs)
     report = evaluate_ranking(request, policies, data.body, data.info, refs, baseline, enrich)
     if (request.lookup_unranked or request.scan_if_missing) and not records.can_look_up:
@@ -356,6 +354,15 @@ def run_check(request: CheckRequest) -> Report:
     if request.explain:
         report = explain_report(report, request, records, refs)
     return report
+
+
+def _uses_records(policies: Sequence[Policy]) -> bool:
+    """Some rule reads a metric counted from vulnerability records (checked without
+    importing the record machinery, which a plain check never needs)."""
+    from gate.policy.metrics import record_metric
+
+    metrics = {m for p in policies for r in p.rules for m in r.condition.metrics}
+    return any(record_metric(name) is not None for name in metrics)
 
 
 def read_baseline(path: str) -> Baseline:
