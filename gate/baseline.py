@@ -32,8 +32,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gate.detail import Comparison
 from gate.errors import UsageError
-from gate.model import Comparison, Image, ImageReport, Number, Outcome, Policy, Report, Rule
+from gate.model import Image, ImageReport, Number, Outcome, Policy, Report, Rule
 from gate.policy.metrics import CATALOGUE, COMPARISONS, MAX_MAGNITUDE
 
 if TYPE_CHECKING:
@@ -607,3 +608,18 @@ def annotate(report: Report, comparison: Comparison) -> Report:
             f"be evaluated: error under mandatory enforcement, warn under advisory): {listed}"
         )
     return updated.with_warnings([note])
+
+
+@dataclass(frozen=True)
+class BaselineRun:
+    """What ``gate baseline`` recorded (or ratcheted), and what to tell the user."""
+
+    baseline: Baseline
+    images: int
+    """Ranked images the counters came from."""
+    notes: tuple[str, ...]
+    """Warnings: counters that could not be read, patterns that matched nothing."""
+    changes: tuple[str, ...] = ()
+    """With ``update``: one line per lowered, raised, kept (refused) counter or stale entry."""
+    refused: int = 0
+    stale: tuple[str, ...] = ()

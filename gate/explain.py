@@ -1,7 +1,7 @@
 """``gate check --explain``: the vulnerability records behind blocking vulnerability results.
 
 A step after evaluation: it reads a finished :class:`~gate.model.Report` and returns the
-same report with an :class:`~gate.model.Explanation` on each image it explains. It never
+same report with an :class:`~gate.detail.Explanation` on each image it explains. It never
 changes a result or the verdict; when the records cannot be had, the explanation says why.
 
 Which images: every image with a blocking result (``fail`` or ``error``) from a rule that
@@ -18,8 +18,9 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from gate.detail import Explanation, VulRecord
 from gate.errors import GateError
-from gate.model import NECESSITIES, Explanation, Image, ImageReport, Policy, Report, VulRecord
+from gate.model import NECESSITIES, Image, ImageReport, Policy, Report
 from gate.policy.metrics import record_metric
 from gate.source.vulns import RecordSource, why, worst_first
 

@@ -18,8 +18,9 @@ import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from gate.detail import VulRecord
 from gate.errors import GateError
-from gate.model import NECESSITIES, Image, Policy, Rule, VulRecord, Waiver
+from gate.model import NECESSITIES, Image, Policy, Rule, Waiver
 from gate.policy.metrics import record_metric
 from gate.source.vulns import MAX_RECORDS, Page, RecordSource, why
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from gate.errors import UsageError
 
 if TYPE_CHECKING:
-    from gate.baseline import Baseline
+    from gate.baseline import Baseline, BaselineRun
     from gate.imageref import ImageRef
     from gate.model import Image, Policy, Report, SourceInfo
     from gate.source.api import Session
@@ -401,21 +401,6 @@ def comparison_baseline(request: CheckRequest, policies: Sequence[Policy]) -> Ba
     return read_baseline(request.baseline) if request.baseline is not None else None
 
 
-@dataclass(frozen=True)
-class BaselineRun:
-    """What ``gate baseline`` recorded (or ratcheted), and what to tell the user."""
-
-    baseline: Baseline
-    images: int
-    """Ranked images the counters came from."""
-    notes: tuple[str, ...]
-    """Warnings: counters that could not be read, patterns that matched nothing."""
-    changes: tuple[str, ...] = ()
-    """With ``update``: one line per lowered, raised, kept (refused) counter or stale entry."""
-    refused: int = 0
-    stale: tuple[str, ...] = ()
-
-
 def run_baseline(
     request: CheckRequest,
     *,
@@ -426,7 +411,7 @@ def run_baseline(
     """Record the counters the request's policies use for every selected image, per
     ``namespace/repository``; with ``update``, ratchet that baseline instead (lower what
     improved; raise only with ``accept_increase``, whose reason is recorded)."""
-    from gate.baseline import base_metrics, ratchet, record
+    from gate.baseline import BaselineRun, base_metrics, ratchet, record
     from gate.evaluate import select
     from gate.source.normalize import normalize
 

@@ -14,8 +14,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from gate.detail import VulPackage, VulRecord
 from gate.emulator import Emulator, Faults
-from gate.model import VulPackage, VulRecord
 from gate.records import count
 from tests.conftest import gate_command
 from tests.test_explain import RANKING, RECORDS, VUL_ACTION, gate

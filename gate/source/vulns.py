@@ -2,7 +2,7 @@
 
 Owns the request (``Type=cve``, the image's ``RepoNamespace``/``RepoName``/``Tag``, its
 ``Digest`` when known unmasked, one ``Necessity`` per query, paged with ``CurrentPage`` and
-``PageSize``), the reading of each untrusted record into a :class:`~gate.model.VulRecord`, and
+``PageSize``), the reading of each untrusted record into a :class:`~gate.detail.VulRecord`, and
 the two places records come from: the live API (a :class:`~gate.source.api.Session`) and a
 file of records in the API's own shape (the bundled demo sample, the emulator's data).
 
@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from gate.detail import VulPackage, VulRecord
 from gate.errors import GateError, SourceError
-from gate.model import NECESSITIES, Image, VulPackage, VulRecord
+from gate.model import NECESSITIES, Image
 
 if TYPE_CHECKING:
     from gate.source.api import Session

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from gate.model import Image, VulRecord
+from gate.detail import VulRecord
+from gate.model import Image
 from gate.source import vulns
 
 
