@@ -352,28 +352,13 @@ def _schema_problems(
                     )
                 )
             continue
-        if validator == "enum":
-            choices = [str(c) for c in error.validator_value]
-            close = difflib.get_close_matches(str(error.instance), choices, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            got = repr(error.instance) if isinstance(error.instance, str) else None
-            message = (
-                f"{got or describe(error.instance)} is not valid here{hint}; "
-                f"choose one of: {', '.join(choices)}"
-            )
-        elif validator == "required":
-            missing = [k for k in error.validator_value if k not in error.instance]
-            message = f"missing required key{'s' if len(missing) > 1 else ''}: {', '.join(missing)}"
+        common = schema_message(error)
+        if common is not None:
+            message = common
         elif validator == "const" and path == ("version",):
             message = f"version must be the number 1, got {describe(error.instance)}" + (
                 " (write it without quotes)" if error.instance == "1" else ""
             )
-        elif validator == "type":
-            message = (
-                f"expected {_type_name(error.validator_value)}, got {describe(error.instance)}"
-            )
-        elif validator == "minItems" and error.validator_value == 1:
-            message = "needs at least one entry, got an empty list"
         elif "errorMessage" in error.schema:
             message = str(error.schema["errorMessage"]) + f" (got {error.instance!r})"
         else:
@@ -393,6 +378,29 @@ def _type_name(expected: Any) -> str:
     if isinstance(expected, list):
         return " or ".join(names.get(str(t), str(t)) for t in expected)
     return names.get(str(expected), str(expected))
+
+
+def schema_message(error: Any) -> str | None:
+    """Plain words for the common JSON Schema errors (a wrong choice, a missing key, a wrong
+    type, an empty list), shared by policy files and policy test files; ``None`` otherwise."""
+    validator = error.validator
+    if validator == "enum":
+        choices = [str(c) for c in error.validator_value]
+        close = difflib.get_close_matches(str(error.instance), choices, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        got = repr(error.instance) if isinstance(error.instance, str) else None
+        return (
+            f"{got or describe(error.instance)} is not valid here{hint}; "
+            f"choose one of: {', '.join(choices)}"
+        )
+    if validator == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        return f"missing required key{'s' if len(missing) > 1 else ''}: {', '.join(missing)}"
+    if validator == "type":
+        return f"expected {_type_name(error.validator_value)}, got {describe(error.instance)}"
+    if validator == "minItems" and error.validator_value == 1:
+        return "needs at least one entry, got an empty list"
+    return None
 
 
 def describe(value: Any) -> str:

@@ -514,24 +514,6 @@ class _Reader:
         return tuple(out)
 
 
-_TYPES = {
-    "object": "a mapping",
-    "array": "a list",
-    "string": "a string",
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "true or false",
-    "null": "null",
-}
-
-
-def _type_name(expected: Any) -> str:
-    names = [
-        _TYPES.get(str(t), str(t)) for t in (expected if isinstance(expected, list) else [expected])
-    ]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
-
-
 def _sorted(problems: list[Problem]) -> list[Problem]:
     return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
 
@@ -558,25 +540,10 @@ def schema_problems(file: str, doc: Any, positions: Any) -> list[tuple[PathKey, 
             continue
         if "errorMessage" in error.schema and validator not in ("type", "required"):
             message = str(error.schema["errorMessage"])
-        elif validator == "enum":
-            choices = [str(c) for c in error.validator_value]
-            close = difflib.get_close_matches(str(error.instance), choices, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            got = repr(error.instance) if isinstance(error.instance, str) else None
-            message = (
-                f"{got or loader.describe(error.instance)} is not valid here{hint}; "
-                f"choose one of: {', '.join(choices)}"
-            )
-        elif validator == "required":
-            missing = [k for k in error.validator_value if k not in error.instance]
-            message = f"missing required key{'s' if len(missing) > 1 else ''}: {', '.join(missing)}"
         elif validator == "const" and path == ("version",):
             message = f"version must be the number 1, got {loader.describe(error.instance)}"
-        elif validator == "type":
-            got = loader.describe(error.instance)
-            message = f"expected {_type_name(error.validator_value)}, got {got}"
-        elif validator == "minItems" and error.validator_value == 1:
-            message = "needs at least one entry, got an empty list"
+        elif (common := loader.schema_message(error)) is not None:
+            message = common
         else:
             message = error.message
         line, column = positions.of(path)
