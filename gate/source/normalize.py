@@ -39,6 +39,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import operator
 import re
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -250,6 +251,7 @@ _NO_PROBLEMS: Mapping[str, str] = MappingProxyType({})
 # nesting, whitespace between tokens, escapes) goes through json.
 _INTEGER = r"(?:0|[1-9][0-9]{0,17})"
 _STRING = r'"[^"\\\x00-\x1f]*"'
+_ESCAPED_STRING = r'\\"[^"\\\x00-\x1f]*\\"'  # _STRING inside a JSON string: quotes as \"
 _SMALL = 4096  # integer texts below this are looked up rather than parsed
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_]{1,64}")
 MAX_TEMPLATES = 8
@@ -275,6 +277,27 @@ class _Template(NamedTuple):
     fullmatch: Callable[[str], re.Match[str] | None]
     order: tuple[str, ...]  # the wanted counters, in the order the groups capture them
     absent: Mapping[str, str]  # problems for the wanted counters the shape lacks
+    keys: tuple[str, ...]  # the shape: every key, in order
+    strings: tuple[bool, ...]  # which of them hold strings (the others: integers)
+
+
+RECORD_FIELDS = ("Uuid", "RepoNamespace", "RepoName", "Tag", "Digest", "ImageId")
+"""The fields of an image record that :func:`normalize` reads (besides ``RiskLevelDetail``
+and the wanted :data:`~gate.policy.metrics.IMAGE_FIELDS`)."""
+
+
+class RecordTemplate(NamedTuple):
+    """A learnt shape of a whole image record, ``RiskLevelDetail`` included.
+
+    ``match(text, pos)`` matches a record written exactly in that shape at ``pos`` of the
+    snapshot's text (see :meth:`DetailReader.match_record`); ``build`` turns the match into
+    what :func:`normalize` reads of it: ``(detail, *fields)``, the detail read as
+    :meth:`DetailReader.read` reads it and the fields in :attr:`DetailReader.fields` order
+    (None for one the shape lacks), each the value :mod:`json` would give.
+    """
+
+    match: Callable[[str, int], re.Match[str] | None]
+    build: Callable[[re.Match[str]], tuple[Any, ...]]
 
 
 def _no_small(text: str) -> int:
@@ -302,6 +325,12 @@ class DetailReader:
         # (keys, which hold strings) -> times seen; -1 once learnt
         self._shapes: dict[tuple[tuple[str, ...], tuple[bool, ...]], int] = {}
         self._small: Callable[[str], int] = _no_small
+        self.fields = (*RECORD_FIELDS, *(n for n in IMAGE_FIELDS if n in names))
+        self.records: list[RecordTemplate] = []
+        """Learnt record shapes, tried in order by :meth:`match_record` (at most
+        :data:`MAX_TEMPLATES`)."""
+        # (keys, which hold strings) -> times seen; -1 once learnt
+        self._record_shapes: dict[tuple[tuple[str, ...], tuple[bool, ...]], int] = {}
 
     def read(self, raw: Any) -> Detail:
         if type(raw) is str:
@@ -310,6 +339,23 @@ class DetailReader:
                 if match is not None:
                     return self._matched(match.groups(), template)
         return self._parse(raw)
+
+    def match_record(self, text: str, pos: int) -> tuple[tuple[Any, ...], int] | None:
+        """The record written at ``text[pos:]`` in a learnt shape, and where it ends; None
+        when no learnt shape matches there (the caller then parses it with :mod:`json`).
+
+        A match is a JSON object with exactly the shape's keys in its order, each value of
+        the kind the shape had (an integer of at most 18 digits, or a string without
+        escapes), its ``RiskLevelDetail`` a string holding, escaped only by ``\\"``, a
+        detail in a learnt :class:`_Template`'s shape. What is built from it (a tuple, see
+        :class:`RecordTemplate`; JSON gives no tuples) holds what :func:`normalize` reads of
+        the record, as :meth:`pairs_hook` would have made it.
+        """
+        for record in self.records:
+            match = record.match(text, pos)
+            if match is not None:
+                return record.build(match), match.end()
+        return None
 
     def hook(self, obj: dict[str, Any]) -> dict[str, Any]:
         """A ``json.loads`` object hook: read each image's detail while the body is parsed.
@@ -329,7 +375,10 @@ class DetailReader:
         if len(obj) != len(pairs):
             raise DuplicateKeyError(duplicate_key(pairs), object_name(obj))
         if DETAIL_KEY in obj:
-            obj[DETAIL_KEY] = self.read(obj[DETAIL_KEY])
+            raw = obj[DETAIL_KEY]
+            obj[DETAIL_KEY] = self.read(raw)
+            if type(raw) is str and len(self.records) < MAX_TEMPLATES:
+                self._learn_record(pairs, raw)
         return obj
 
     def _matched(self, groups: tuple[str, ...], template: _Template) -> Detail:
@@ -405,9 +454,104 @@ class DetailReader:
         order = tuple(key for key in keys if key in wanted)
         self._templates.append(
             _Template(
-                pattern.fullmatch, order, MappingProxyType(absent) if absent else _NO_PROBLEMS
+                pattern.fullmatch,
+                order,
+                MappingProxyType(absent) if absent else _NO_PROBLEMS,
+                keys,
+                tuple(kinds),
             )
         )
+
+    def _learn_record(self, pairs: list[tuple[str, Any]], raw: str) -> None:
+        """Count the shape of a record parsed with :mod:`json`; compile it into a
+        :class:`RecordTemplate` once it has recurred :data:`LEARN_AFTER` times.
+
+        Only the usual shape is learnt: plain keys, every other value a string or a
+        non-negative integer of at most 18 digits, and a ``RiskLevelDetail`` that a learnt
+        detail template reads with every wanted counter an integer.
+        """
+        if len(pairs) > MAX_TEMPLATE_KEYS or len(self._record_shapes) > 100 * MAX_TEMPLATES:
+            return
+        kinds = []
+        for _key, value in pairs:
+            if type(value) is str:
+                kinds.append(True)
+            elif type(value) is int and 0 <= value < 10**18:
+                kinds.append(False)
+            else:
+                return
+        keys = tuple(key for key, _ in pairs)
+        shape = (keys, tuple(kinds))
+        seen = self._record_shapes.get(shape, 0)
+        if seen < 0:
+            return
+        self._record_shapes[shape] = seen + 1
+        if seen + 1 < LEARN_AFTER:
+            return
+        if not all(_PLAIN_KEY.fullmatch(key) for key in keys):
+            self._record_shapes[shape] = -1
+            return
+        detail = next((n for n, t in enumerate(self._templates) if t.fullmatch(raw)), -1)
+        if detail < 0:
+            return  # this record's detail is not in a learnt shape: try the next one
+        self._record_shapes[shape] = -1
+        template = self._templates[detail]
+        if any(s for k, s in zip(template.keys, template.strings, strict=True) if k in self.names):
+            return  # a wanted counter sent as a string: such details take the full read
+        self.records.append(self._compile_record(keys, tuple(kinds), template))
+
+    def _compile_record(
+        self, keys: tuple[str, ...], kinds: tuple[bool, ...], template: _Template
+    ) -> RecordTemplate:
+        wanted = set(self.names)
+        fields = self.fields
+        group: dict[str, int] = {}  # captured field -> its group number
+        numbers: list[int] = []  # positions (in fields) of captured integers
+        first_counter = 0  # the group number of the detail's first wanted counter
+        parts = []
+        for key, string in zip(keys, kinds, strict=True):
+            if key == DETAIL_KEY:
+                first_counter = len(group) + 1
+                inner = [
+                    rf'\\"{k}\\":'
+                    + (_ESCAPED_STRING if s else f"({_INTEGER})" if k in wanted else _INTEGER)
+                    for k, s in zip(template.keys, template.strings, strict=True)
+                ]
+                parts.append(f'"{key}":"\\{{' + ",".join(inner) + '\\}"')
+                continue
+            value = _STRING if string else _INTEGER
+            if key in fields:
+                group[key] = len(group) + 1 + (len(template.order) if first_counter else 0)
+                value = f'"({_STRING[1:-1]})"' if string else f"({_INTEGER})"
+                if not string:
+                    numbers.append(fields.index(key))
+            parts.append(f'"{key}":{value}')
+        pattern = re.compile(r"\{" + ",".join(parts) + r"\}")
+        counters = slice(first_counter - 1, first_counter - 1 + len(template.order))
+        picks = tuple(group.get(name, 0) for name in fields)  # 0: the shape lacks it
+        matched = self._matched
+        if all(picks) and not numbers:  # the usual shape: every field there, each a string
+            values_of = operator.itemgetter(*(n - 1 for n in picks))
+            order, small, absent, names = template.order, self._small, template.absent, self.names
+
+            def build(match: re.Match[str]) -> tuple[Any, ...]:
+                groups = match.groups()
+                try:  # _matched(), inlined: this runs for every record of a large ranking
+                    metrics = dict(zip(order, map(small, groups[counters]), strict=False))
+                except KeyError:  # a counter of _SMALL or more
+                    metrics = dict(zip(order, map(int, groups[counters]), strict=False))
+                return (_new_detail((metrics, absent, None, False, names)), *values_of(groups))
+
+        else:
+
+            def build(match: re.Match[str]) -> tuple[Any, ...]:
+                groups = match.groups()
+                values: list[Any] = [groups[n - 1] if n else None for n in picks]
+                for at in numbers:
+                    values[at] = int(values[at])
+                return (matched(groups[counters], template), *values)
+
+        return RecordTemplate(pattern.match, build)
 
 
 def _lists(info: dict[str, Any]) -> tuple[list[tuple[str, list[Any]]], list[str]]:
@@ -568,23 +712,39 @@ def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Rank
     shared_uuids: set[str] = set()
     for list_name, entries in lists:
         for index, entry in enumerate(entries):
-            if not isinstance(entry, dict):
+            if type(entry) is tuple:  # read by a learnt record template (reader.records)
+                detail, raw_uuid, raw_namespace, raw_repository, raw_tag, raw_digest, raw_id = (
+                    entry[:7]
+                )
+                raw_fields: Sequence[Any] = entry[7:]
+            elif isinstance(entry, dict):
+                get = entry.get
+                detail = get(DETAIL_KEY)
+                raw_uuid, raw_namespace, raw_repository, raw_tag, raw_digest, raw_id = map(
+                    get, RECORD_FIELDS
+                )
+                raw_fields = [get(name) for name in field_names] if field_names else ()
+            else:
                 raise SourceError(
                     f"RiskRankInfo.{list_name}[{index}] is {json_kind(entry)}, not an image object",
                     hint="the response is malformed; nothing was evaluated",
                 )
             # _text(), inlined for the usual str: this runs for every record of a large ranking
-            get = entry.get
-            uuid = raw.strip() if type(raw := get("Uuid")) is str else _text(raw)
-            namespace = raw.strip() if type(raw := get("RepoNamespace")) is str else ""
+            raw = raw_uuid
+            uuid = raw.strip() if type(raw) is str else _text(raw)
+            raw = raw_namespace
+            namespace = raw.strip() if type(raw) is str else ""
             if not namespace:
                 namespace_error = _namespace_error(raw)
                 namespace = MISSING_NAMESPACE
             else:
                 namespace_error = None
-            repository = raw.strip() if type(raw := get("RepoName")) is str else _text(raw)
-            tag = raw.strip() if type(raw := get("Tag")) is str else _text(raw)
-            digest = raw.strip() if type(raw := get("Digest")) is str else _text(raw)
+            raw = raw_repository
+            repository = raw.strip() if type(raw) is str else _text(raw)
+            raw = raw_tag
+            tag = raw.strip() if type(raw) is str else _text(raw)
+            raw = raw_digest
+            digest = raw.strip() if type(raw) is str else _text(raw)
             seen = by_uuid.get(uuid) if uuid else None
             if seen is not None:
                 other = found[seen]
@@ -599,7 +759,6 @@ def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Rank
             elif not uuid:
                 seen = by_names.get((uuid, namespace, repository, tag, digest))
 
-            detail = entry.get(DETAIL_KEY)
             if not isinstance(detail, Detail):
                 detail = reader.read(detail)
             elif detail.names != reader.names:
@@ -611,8 +770,7 @@ def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Rank
                 error = namespace_error if error is None else f"{namespace_error}; {error}"
             if field_names:
                 metrics, problems = dict(metrics), dict(problems)
-                for name in field_names:
-                    raw = entry.get(name)
+                for name, raw in zip(field_names, raw_fields, strict=True):
                     number = None if raw is None else _counter(name, raw)
                     if number is None:
                         problems[name] = f"{name} is missing from the image record"
@@ -656,18 +814,18 @@ def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Rank
             if detail.double:
                 doubled.add(position)
             first_index.append(index)
-            found.append(
+            found.append(  # positional: a third faster than keywords for every image
                 Image(
-                    namespace=namespace,
-                    repository=repository,
-                    tag=tag,
-                    digest=digest,
-                    uuid=uuid,
-                    image_id=raw.strip() if type(raw := get("ImageId")) is str else _text(raw),
-                    ranked_in=(list_name,),
-                    metrics=metrics,
-                    metric_problems=problems,
-                    data_error=error,
+                    namespace,
+                    repository,
+                    tag,
+                    digest,
+                    uuid,
+                    raw_id.strip() if type(raw_id) is str else _text(raw_id),  # image_id
+                    (list_name,),  # ranked_in
+                    metrics,
+                    problems,  # metric_problems
+                    error,  # data_error
                 )
             )
 

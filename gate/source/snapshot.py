@@ -21,7 +21,7 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from gate.errors import SourceError, UsageError
 from gate.model import SourceInfo
@@ -265,9 +265,14 @@ def _load(text: str, label: str, object_hook: ObjectHook | None) -> Any:
             raise DuplicateKeyError(duplicate_key(items), object_name(obj))
         return obj if object_hook is None else object_hook(obj)
 
-    # A DetailReader's hook has a pairs_hook twin that does both in one call.
-    hook = getattr(getattr(object_hook, "__self__", None), "pairs_hook", pairs)
+    # A DetailReader's hook has a pairs_hook twin that does both in one call, and a
+    # match_record that reads records in a learnt shape without building them first.
+    reader = getattr(object_hook, "__self__", None)
+    hook = getattr(reader, "pairs_hook", pairs)
+    match_record = getattr(reader, "match_record", None)
     try:
+        if match_record is not None:
+            return _decoder(hook, match_record).decode(text)
         return json.loads(text, object_pairs_hook=hook, parse_float=json_float)
     except DuplicateKeyError as exc:
         raise SourceError(
@@ -288,6 +293,73 @@ def _load(text: str, label: str, object_hook: ObjectHook | None) -> Any:
             f"snapshot {label} is not valid JSON{where}",
             hint="a truncated download or an error page saved instead of the API response?",
         ) from None
+
+
+RecordMatcher = Callable[[str, int], "tuple[Any, int] | None"]
+_JSON_WHITESPACE = re.compile(r"[ \t\n\r]*")  # as json.decoder.WHITESPACE
+
+
+def _decoder(hook: Callable[[list[tuple[str, Any]]], Any], match: RecordMatcher) -> Any:
+    """A ``json.JSONDecoder`` whose arrays offer each element to ``match`` first.
+
+    ``match(text, pos)`` returns the value of the element at ``pos`` and where it ends, or
+    None; every element it declines is parsed by the C scanner exactly as ``json.loads``
+    parses it (``hook`` and :func:`json_float` included), so the result differs only in what
+    ``match`` built. Objects outside arrays (the top level, ``RiskRankInfo``) are parsed by
+    :mod:`json`'s Python scanner, which hands arrays to :func:`_array`.
+    """
+    import functools
+    from json.scanner import c_make_scanner, py_make_scanner  # type: ignore[attr-defined]
+
+    decoder = json.JSONDecoder(object_pairs_hook=hook, parse_float=json_float)
+    element = (c_make_scanner or py_make_scanner)(decoder)
+    decoder.parse_array = functools.partial(_array, element=element, match=match)  # type: ignore[attr-defined]
+    decoder.scan_once = py_make_scanner(decoder)  # type: ignore[attr-defined]
+    return decoder
+
+
+def _array(
+    s_and_end: tuple[str, int],
+    scan_once: Any,
+    *,
+    element: Callable[[str, int], tuple[Any, int]],
+    match: RecordMatcher,
+) -> tuple[list[Any], int]:
+    """``json.decoder.JSONArray``, with each element offered to ``match`` first."""
+    from json.decoder import JSONDecodeError
+
+    s, end = s_and_end
+    # (the pattern matches an empty string too: never None)
+    blank = cast(Callable[[str, int], "re.Match[str]"], _JSON_WHITESPACE.match)
+    values: list[Any] = []
+    nextchar = s[end : end + 1]
+    if nextchar in _JSON_BLANK:
+        end = blank(s, end + 1).end()
+        nextchar = s[end : end + 1]
+    if nextchar == "]":
+        return values, end + 1
+    append = values.append
+    while True:
+        found = match(s, end)
+        if found is not None:
+            value, end = found
+        else:
+            try:
+                value, end = element(s, end)
+            except StopIteration as err:
+                raise JSONDecodeError("Expecting value", s, err.value) from None
+        append(value)
+        nextchar = s[end : end + 1]
+        if nextchar in _JSON_BLANK:
+            end = blank(s, end + 1).end()
+            nextchar = s[end : end + 1]
+        end += 1
+        if nextchar == "]":
+            return values, end
+        if nextchar != ",":
+            raise JSONDecodeError("Expecting ',' delimiter", s, end - 1)
+        if s[end : end + 1] in _JSON_BLANK:
+            end = blank(s, end).end()
 
 
 def json_kind(value: Any) -> str:
