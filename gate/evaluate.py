@@ -308,7 +308,7 @@ def evaluate(
     ]
     needed = frozenset(m for p in policies for r in p.rules for m in r.condition.metrics)
     only_ints = {int}.issuperset
-    blocks = (Outcome.FAIL, Outcome.ERROR).__contains__
+    fail, error = Outcome.FAIL, Outcome.ERROR
     outcome_of = operator.attrgetter("outcome")
 
     reports: list[ImageReport] = []
@@ -347,7 +347,8 @@ def evaluate(
                     results.append(judge(image, policy, rule, passes))
         if not results:
             unchecked.append(image.name)
-        blocking = any(map(blocks, map(outcome_of, results)))
+        outcomes = list(map(outcome_of, results))  # searched in C: faster than any()
+        blocking = fail in outcomes or error in outcomes
         reports.append(ImageReport(image, tuple(results), blocking))
 
     absent: dict[str, ImageRef] = {}

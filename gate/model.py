@@ -51,8 +51,8 @@ class Outcome(str, enum.Enum):
         return self in (Outcome.FAIL, Outcome.ERROR)
 
 
-_BLOCKING = (Outcome.FAIL, Outcome.ERROR)
 _OUTCOME = operator.attrgetter("outcome")
+_BLOCKING_FLAG = operator.attrgetter("blocking")
 _RESULTS = operator.attrgetter("results")
 
 NOT_CHECKED = "not-checked"
@@ -227,7 +227,8 @@ class ImageReport:
             return NOT_CHECKED
         blocking = self.blocking
         if blocking is None:  # found once, in C: reports ask for it image by image
-            blocking = any(map(_BLOCKING.__contains__, map(_OUTCOME, self.results)))
+            outcomes = list(map(_OUTCOME, self.results))
+            blocking = Outcome.FAIL in outcomes or Outcome.ERROR in outcomes
             object.__setattr__(self, "blocking", blocking)
         return "fail" if blocking else "pass"
 
@@ -336,6 +337,14 @@ class Report:
             if note not in self.warnings
         )
         return (*self.warnings, *extra) if extra else self.warnings
+
+    @property
+    def failing_images(self) -> int:
+        """How many images fail (counted in C from the engine's blocking flags)."""
+        flags = list(map(_BLOCKING_FLAG, self.images))
+        if None in flags:  # an ImageReport made without its flag: ask each image
+            return sum(1 for entry in self.images if entry.verdict == "fail")
+        return flags.count(True)
 
     @property
     def not_checked(self) -> tuple[ImageReport, ...]:

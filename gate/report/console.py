@@ -69,7 +69,7 @@ def verdict_line(report: Report) -> str:
         if report.notes:
             return f"PASS with warnings: the gate passes (exit {report.exit_code})"
         return f"PASS: the gate passes (exit {report.exit_code})"
-    images = sum(1 for i in report.images if i.verdict == "fail")
+    images = report.failing_images
     blocks = f"the gate blocks: {blocking} blocking result(s) in {images} image(s)"
     problem = report.selection_problem
     if problem and blocking:

@@ -131,7 +131,7 @@ def headline(report: Report) -> str:
             return f"⚠️ {TITLE}: PASS with warnings ({len(report.notes)} warning(s))"
         return f"✅ {TITLE}: PASS"
     blocking = counts["fail"] + counts["error"]
-    images = sum(1 for i in report.images if i.verdict == "fail")
+    images = report.failing_images
     blocks = f"{blocking} blocking result(s) in {images} image(s)"
     problem = report.selection_problem
     if problem:
