@@ -291,9 +291,11 @@ class RecordTemplate(NamedTuple):
 
     ``match(text, pos)`` matches a record written exactly in that shape at ``pos`` of the
     snapshot's text (see :meth:`DetailReader.match_record`); ``build`` turns the match into
-    what :func:`normalize` reads of it: ``(detail, *fields)``, the detail read as
-    :meth:`DetailReader.read` reads it and the fields in :attr:`DetailReader.fields` order
-    (None for one the shape lacks), each the value :mod:`json` would give.
+    what :func:`normalize` reads of it: ``(metrics, problems, names, *fields)``, the
+    detail's :class:`Detail` ``metrics``, ``problems`` and ``names`` as
+    :meth:`DetailReader.read` gives them (its error is None and it is not doubly escaped),
+    then the fields in :attr:`DetailReader.fields` order (None for one the shape lacks),
+    each the value :mod:`json` would give.
     """
 
     match: Callable[[str, int], re.Match[str] | None]
@@ -540,7 +542,7 @@ class DetailReader:
                     metrics = dict(zip(order, map(small, groups[counters]), strict=False))
                 except KeyError:  # a counter of _SMALL or more
                     metrics = dict(zip(order, map(int, groups[counters]), strict=False))
-                return (_new_detail((metrics, absent, None, False, names)), *values_of(groups))
+                return (metrics, absent, names, *values_of(groups))
 
         else:
 
@@ -549,7 +551,8 @@ class DetailReader:
                 values: list[Any] = [groups[n - 1] if n else None for n in picks]
                 for at in numbers:
                     values[at] = int(values[at])
-                return (matched(groups[counters], template), *values)
+                detail = matched(groups[counters], template)
+                return (detail.metrics, detail.problems, detail.names, *values)
 
         return RecordTemplate(pattern.match, build)
 
@@ -711,15 +714,19 @@ def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Rank
     one_sided: set[int] = set()
     shared_uuids: set[str] = set()
     for list_name, entries in lists:
+        listed = (list_name,)  # ranked_in of the images first found in this list
         for index, entry in enumerate(entries):
             if type(entry) is tuple:  # read by a learnt record template (reader.records)
-                detail, raw_uuid, raw_namespace, raw_repository, raw_tag, raw_digest, raw_id = (
-                    entry[:7]
-                )
-                raw_fields: Sequence[Any] = entry[7:]
+                (metrics, problems, read_for, raw_uuid, raw_namespace, raw_repository) = entry[:6]
+                raw_tag, raw_digest, raw_id = entry[6:9]
+                raw_fields: Sequence[Any] = entry[9:]
+                error, double = None, False
             elif isinstance(entry, dict):
                 get = entry.get
                 detail = get(DETAIL_KEY)
+                if not isinstance(detail, Detail):
+                    detail = reader.read(detail)
+                metrics, problems, error, double, read_for = detail
                 raw_uuid, raw_namespace, raw_repository, raw_tag, raw_digest, raw_id = map(
                     get, RECORD_FIELDS
                 )
@@ -759,13 +766,8 @@ def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Rank
             elif not uuid:
                 seen = by_names.get((uuid, namespace, repository, tag, digest))
 
-            if not isinstance(detail, Detail):
-                detail = reader.read(detail)
-            elif detail.names != reader.names:
+            if read_for != reader.names:
                 raise ValueError("the body's RiskLevelDetail was read for other metrics")
-            metrics = detail.metrics
-            problems = detail.problems
-            error = detail.error
             if namespace_error is not None:
                 error = namespace_error if error is None else f"{namespace_error}; {error}"
             if field_names:
@@ -785,7 +787,7 @@ def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Rank
                 kept = found[seen]
                 if list_name not in kept.ranked_in:
                     _set(kept, "ranked_in", (*kept.ranked_in, list_name))
-                if detail.double:
+                if double:
                     doubled.add(seen)
                 if (
                     metrics != kept.metrics
@@ -811,7 +813,7 @@ def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Rank
                 by_uuid[uuid] = position
             else:
                 by_names[uuid, namespace, repository, tag, digest] = position
-            if detail.double:
+            if double:
                 doubled.add(position)
             first_index.append(index)
             found.append(  # positional: a third faster than keywords for every image
@@ -822,7 +824,7 @@ def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Rank
                     digest,
                     uuid,
                     raw_id.strip() if type(raw_id) is str else _text(raw_id),  # image_id
-                    (list_name,),  # ranked_in
+                    listed,  # ranked_in
                     metrics,
                     problems,  # metric_problems
                     error,  # data_error
