@@ -290,22 +290,22 @@ def evaluate(
             policy.file,
         )
 
-    plans = [
-        (
-            policy,
-            None if _trivial(policy.scope) else policy.scope,
-            [
-                (
-                    rule,
-                    rule.condition.evaluate,
-                    _Passes(policy, rule, (policy.name, rule.id) not in waivers_for),
-                )
-                for rule in policy.rules
-            ],
-            all(rule.scope is None for rule in policy.rules),
+    plans = []
+    for policy in policies:
+        rules = [
+            (
+                rule,
+                rule.condition.evaluate,
+                _Passes(policy, rule, (policy.name, rule.id) not in waivers_for),
+            )
+            for rule in policy.rules
+        ]
+        # each rule's (its values, the result for them) lookups, for the hot loop
+        lookups = [(passes.key, passes.cache.get) for _, _, passes in rules]
+        unscoped = all(rule.scope is None for rule in policy.rules)
+        plans.append(
+            (policy, None if _trivial(policy.scope) else policy.scope, rules, unscoped, lookups)
         )
-        for policy in policies
-    ]
     needed = frozenset(m for p in policies for r in p.rules for m in r.condition.metrics)
     only_ints = {int}.issuperset
     fail, error = Outcome.FAIL, Outcome.ERROR
@@ -317,24 +317,30 @@ def evaluate(
         results: list[Result] = []
         metrics = image.metrics
         # Per-rule record metrics (vulnerability waivers) take the per-image path below.
-        complete = metrics.keys() >= needed and not image.rule_metrics
-        ints = complete and only_ints(map(type, metrics.values()))
-        for policy, policy_scope, rules, unscoped in plans:
+        ints = not image.rule_metrics and only_ints(map(type, metrics.values()))
+        for policy, policy_scope, rules, unscoped, lookups in plans:
             if policy_scope is not None and not policy_scope.contains(image):
                 continue
             if ints and unscoped:  # the hot loop of a large run: results are shared
-                for rule, holds, passes in rules:
-                    key = passes.key(metrics)
-                    result = passes.cache.get(key)
-                    if result is None:
-                        if holds(metrics):
-                            result = judge(image, policy, rule, passes)
-                            if passes.shared_failures and result.outcome is not Outcome.ERROR:
-                                passes.cache[key] = result
-                        else:
-                            result = passes.result(metrics)
-                    results.append(result)
-                continue
+                try:
+                    found = [get(key(metrics)) for key, get in lookups]
+                except KeyError:  # a counter is missing: each rule says so below
+                    found = None
+                if found is not None:
+                    if not all(found):  # values not seen before (a Result is always true)
+                        for at, result in enumerate(found):
+                            if result is None:
+                                rule, holds, passes = rules[at]
+                                if holds(metrics):
+                                    result = judge(image, policy, rule, passes)
+                                    if passes.shared_failures and result.outcome is not error:
+                                        passes.cache[passes.key(metrics)] = result
+                                else:
+                                    result = passes.result(metrics)
+                                found[at] = result
+                    results += found  # type: ignore[arg-type]  # each None was replaced
+                    continue
+            complete = metrics.keys() >= needed and not image.rule_metrics
             if complete and unscoped:  # non-integer values: only passes with integers shared
                 for rule, holds, passes in rules:
                     if holds(metrics):

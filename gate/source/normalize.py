@@ -41,6 +41,7 @@ import json
 import math
 import operator
 import re
+import sys
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -249,7 +250,9 @@ _NO_PROBLEMS: Mapping[str, str] = MappingProxyType({})
 # integer of at most 18 digits, not negative (so always within MAX_MAGNITUDE), or a string
 # without escapes and control characters. Anything else (negative numbers, floats, null,
 # nesting, whitespace between tokens, escapes) goes through json.
-_INTEGER = r"(?:0|[1-9][0-9]{0,17})"
+# Possessive where Python has it: what follows a number is never a digit, so giving digits
+# back can never make a match, and not trying makes a large snapshot's records an eighth faster.
+_INTEGER = r"(?:0|[1-9][0-9]{0,17}+)" if sys.version_info >= (3, 11) else r"(?:0|[1-9][0-9]{0,17})"
 _STRING = r'"[^"\\\x00-\x1f]*"'
 _ESCAPED_STRING = r'\\"[^"\\\x00-\x1f]*\\"'  # _STRING inside a JSON string: quotes as \"
 _SMALL = 4096  # integer texts below this are looked up rather than parsed
