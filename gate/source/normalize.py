@@ -255,6 +255,8 @@ _NO_PROBLEMS: Mapping[str, str] = MappingProxyType({})
 _INTEGER = r"(?:0|[1-9][0-9]{0,17}+)" if sys.version_info >= (3, 11) else r"(?:0|[1-9][0-9]{0,17})"
 _STRING = r'"[^"\\\x00-\x1f]*"'
 _ESCAPED_STRING = r'\\"[^"\\\x00-\x1f]*\\"'  # _STRING inside a JSON string: quotes as \"
+# A string's text that str.strip() would leave as it is: \s is str.isspace(), as strip() uses.
+_STRIPPED = r'(?!\s)[^"\\\x00-\x1f]*(?<!\s)'
 _SMALL = 4096  # integer texts below this are looked up rather than parsed
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_]{1,64}")
 MAX_TEMPLATES = 8
@@ -471,9 +473,10 @@ class DetailReader:
         """Count the shape of a record parsed with :mod:`json`; compile it into a
         :class:`RecordTemplate` once it has recurred :data:`LEARN_AFTER` times.
 
-        Only the usual shape is learnt: plain keys, every other value a string or a
-        non-negative integer of at most 18 digits, and a ``RiskLevelDetail`` that a learnt
-        detail template reads with every wanted counter an integer.
+        Only the usual shape is learnt: plain keys, the names (:data:`RECORD_FIELDS`) all
+        there and strings, every other value a string or a non-negative integer of at most
+        18 digits, and a ``RiskLevelDetail`` that a learnt detail template reads with every
+        wanted counter an integer.
         """
         if len(pairs) > MAX_TEMPLATE_KEYS or len(self._record_shapes) > 100 * MAX_TEMPLATES:
             return
@@ -493,7 +496,8 @@ class DetailReader:
         self._record_shapes[shape] = seen + 1
         if seen + 1 < LEARN_AFTER:
             return
-        if not all(_PLAIN_KEY.fullmatch(key) for key in keys):
+        strings = {key for key, string in zip(keys, kinds, strict=True) if string}
+        if not strings.issuperset(RECORD_FIELDS) or not all(map(_PLAIN_KEY.fullmatch, keys)):
             self._record_shapes[shape] = -1
             return
         detail = next((n for n, t in enumerate(self._templates) if t.fullmatch(raw)), -1)
@@ -527,7 +531,10 @@ class DetailReader:
             value = _STRING if string else _INTEGER
             if key in fields:
                 group[key] = len(group) + 1 + (len(template.order) if first_counter else 0)
-                value = f'"({_STRING[1:-1]})"' if string else f"({_INTEGER})"
+                if key in RECORD_FIELDS:  # a name, as normalize() strips it (a string here)
+                    value = f'"({_STRIPPED})"'
+                else:
+                    value = f'"({_STRING[1:-1]})"' if string else f"({_INTEGER})"
                 if not string:
                     numbers.append(fields.index(key))
             parts.append(f'"{key}":{value}')
@@ -536,6 +543,7 @@ class DetailReader:
         picks = tuple(group.get(name, 0) for name in fields)  # 0: the shape lacks it
         matched = self._matched
         if all(picks) and not numbers:  # the usual shape: every field there, each a string
+            # (the names always are: see _learn_record)
             values_of = operator.itemgetter(*(n - 1 for n in picks))
             order, small, absent, names = template.order, self._small, template.absent, self.names
 
@@ -719,42 +727,47 @@ def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Rank
     for list_name, entries in lists:
         listed = (list_name,)  # ranked_in of the images first found in this list
         for index, entry in enumerate(entries):
-            if type(entry) is tuple:  # read by a learnt record template (reader.records)
-                (metrics, problems, read_for, raw_uuid, raw_namespace, raw_repository) = entry[:6]
-                raw_tag, raw_digest, raw_id = entry[6:9]
+            if type(entry) is tuple:  # read by a learnt record template (reader.records):
+                # its names are strings without surrounding whitespace already
+                (metrics, problems, read_for, uuid, namespace, repository) = entry[:6]
+                tag, digest, image_id = entry[6:9]
                 raw_fields: Sequence[Any] = entry[9:]
                 error, double = None, False
+                if namespace:
+                    namespace_error = None
+                else:
+                    namespace_error = _namespace_error(namespace)
+                    namespace = MISSING_NAMESPACE
             elif isinstance(entry, dict):
                 get = entry.get
                 detail = get(DETAIL_KEY)
                 if not isinstance(detail, Detail):
                     detail = reader.read(detail)
                 metrics, problems, error, double, read_for = detail
-                raw_uuid, raw_namespace, raw_repository, raw_tag, raw_digest, raw_id = map(
-                    get, RECORD_FIELDS
-                )
+                # _text(), inlined for the usual str: this runs for many records
+                raw = get("Uuid")
+                uuid = raw.strip() if type(raw) is str else _text(raw)
+                raw = get("RepoNamespace")
+                namespace = raw.strip() if type(raw) is str else ""
+                if namespace:
+                    namespace_error = None
+                else:
+                    namespace_error = _namespace_error(raw)
+                    namespace = MISSING_NAMESPACE
+                raw = get("RepoName")
+                repository = raw.strip() if type(raw) is str else _text(raw)
+                raw = get("Tag")
+                tag = raw.strip() if type(raw) is str else _text(raw)
+                raw = get("Digest")
+                digest = raw.strip() if type(raw) is str else _text(raw)
+                raw = get("ImageId")
+                image_id = raw.strip() if type(raw) is str else _text(raw)
                 raw_fields = [get(name) for name in field_names] if field_names else ()
             else:
                 raise SourceError(
                     f"RiskRankInfo.{list_name}[{index}] is {json_kind(entry)}, not an image object",
                     hint="the response is malformed; nothing was evaluated",
                 )
-            # _text(), inlined for the usual str: this runs for every record of a large ranking
-            raw = raw_uuid
-            uuid = raw.strip() if type(raw) is str else _text(raw)
-            raw = raw_namespace
-            namespace = raw.strip() if type(raw) is str else ""
-            if not namespace:
-                namespace_error = _namespace_error(raw)
-                namespace = MISSING_NAMESPACE
-            else:
-                namespace_error = None
-            raw = raw_repository
-            repository = raw.strip() if type(raw) is str else _text(raw)
-            raw = raw_tag
-            tag = raw.strip() if type(raw) is str else _text(raw)
-            raw = raw_digest
-            digest = raw.strip() if type(raw) is str else _text(raw)
             seen = by_uuid.get(uuid) if uuid else None
             if seen is not None:
                 other = found[seen]
@@ -826,7 +839,7 @@ def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Rank
                     tag,
                     digest,
                     uuid,
-                    raw_id.strip() if type(raw_id) is str else _text(raw_id),  # image_id
+                    image_id,
                     listed,  # ranked_in
                     metrics,
                     problems,  # metric_problems

@@ -119,6 +119,21 @@ def test_a_repeated_key_after_learning_is_still_refused() -> None:
     assert "RiskLevelDetail names the key" in fast[0][-1][-1]
 
 
+@pytest.mark.parametrize("space", [" ", "\t", "\u3000", "\xa0", "\u2028", "\x85", "\u200a"])
+def test_names_with_surrounding_whitespace_are_stripped_as_json_records_are(space: str) -> None:
+    good = [compact(record(n)) for n in range(10)]
+    spaced = [
+        compact(record(10, RepoNamespace=space + "ns")),
+        compact(record(11, Tag="1.0" + space)),
+        compact(record(12, Uuid=space, RepoName=f"a{space}b")),
+    ]
+    text = body([*good, *spaced])
+    assert outcome(text, True) == outcome(text, False)
+    images = outcome(text, True)[0]
+    assert [i[0] for i in images[10:]] == ["ns", "ns", "ns"]
+    assert images[11][2] == "1.0" and images[12][1] == f"a{space}b" and images[12][4] == ""
+
+
 def test_broken_json_after_learning_names_the_same_place() -> None:
     good = [compact(record(n)) for n in range(10)]
     for broken in (good[3][:-1], good[3] + "]", good[3].replace(":", " ", 1), good[3] + ",,"):
@@ -162,6 +177,9 @@ VALUE_TEXTS = st.sampled_from(
         '"\\u00e9"',
         '""',
         '" ns "',
+        '"\u3000ns"',  # an ideographic space, written as itself
+        '"ns\xa0"',
+        '"n\u2028s"',
         "[]",
         "{}",
         '{"a":1}',
