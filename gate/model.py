@@ -13,8 +13,8 @@ import operator
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
-from typing import TYPE_CHECKING
+from itertools import chain, repeat
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gate.errors import EXIT_FAIL, EXIT_PASS
 
@@ -22,6 +22,31 @@ if TYPE_CHECKING:  # values only some runs make; their module is imported by tho
     from gate.detail import Comparison, Explanation
 
 Number = int | float
+T = TypeVar("T")
+
+
+def fast_constructor(cls: type[T]) -> Callable[..., T]:
+    """``cls(*values)`` for a frozen slots dataclass, every field given in order, in about
+    half the time of its ``__init__`` (which looks ``object.__setattr__`` up again for each
+    field): each slot is set through its own descriptor. For the loops that make one value
+    per image of a large ranking."""
+    setters = tuple(getattr(cls, f.name).__set__ for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    count = len(setters)
+    new = object.__new__
+    call: Callable[..., Any] | None = getattr(operator, "call", None)  # Python 3.11+
+
+    def make(*values: Any) -> T:
+        if len(values) != count:
+            raise TypeError(f"{cls.__name__} has {count} fields, {len(values)} given")
+        obj = new(cls)
+        if call is None:
+            for set_slot, value in zip(setters, values, strict=True):
+                set_slot(obj, value)
+        else:  # the same loop, run in C
+            any(map(call, setters, repeat(obj), values))
+        return obj
+
+    return make
 
 
 class Enforcement(str, enum.Enum):

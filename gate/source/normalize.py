@@ -36,9 +36,7 @@ memory at all.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import itertools
 import json
 import math
 import operator
@@ -51,7 +49,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from gate.errors import SourceError
-from gate.model import Image, Number
+from gate.model import Image, Number, fast_constructor
 from gate.policy.metrics import CATALOGUE, DETAIL_COUNTERS, IMAGE_FIELDS, MAX_MAGNITUDE
 from gate.report.text import one_line
 from gate.source.snapshot import (
@@ -625,25 +623,7 @@ def _key(key: str) -> str:
 
 
 _set = object.__setattr__  # Image is frozen; normalize() folds listings in before it returns
-_IMAGE_SLOTS = tuple(getattr(Image, f.name).__set__ for f in dataclasses.fields(Image))
-
-
-def _new_image(*values: Any) -> Image:
-    """``Image(*values)``, every field given in order, in half the time of the frozen
-    ``__init__`` (which looks ``object.__setattr__`` up again for each of its 13 fields): each
-    slot is set through its own descriptor. This runs for every image of a large ranking."""
-    if len(values) != len(_IMAGE_SLOTS):
-        raise TypeError(f"Image has {len(_IMAGE_SLOTS)} fields, {len(values)} given")
-    image = object.__new__(Image)
-    if _call is None:  # Python 3.10
-        for set_slot, value in zip(_IMAGE_SLOTS, values, strict=True):
-            set_slot(image, value)
-    else:  # the same loop, run in C
-        any(map(_call, _IMAGE_SLOTS, itertools.repeat(image), values))
-    return image
-
-
-_call: Callable[..., Any] | None = getattr(operator, "call", None)
+_new_image = fast_constructor(Image)  # every field given: it runs for every image
 
 
 def _merge(
