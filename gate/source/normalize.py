@@ -295,7 +295,7 @@ class RecordTemplate(NamedTuple):
     """A learnt shape of a whole image record, ``RiskLevelDetail`` included.
 
     ``match(text, pos)`` matches a record written exactly in that shape at ``pos`` of the
-    snapshot's text (see :meth:`DetailReader.match_record`); ``build`` turns the match into
+    snapshot's text (see :attr:`DetailReader.records`); ``build`` turns the match into
     what :func:`normalize` reads of it: ``(metrics, problems, names, *fields)``, the
     detail's :class:`Detail` ``metrics``, ``problems`` and ``names`` as
     :meth:`DetailReader.read` gives them (its error is None and it is not doubly escaped),
@@ -334,8 +334,15 @@ class DetailReader:
         self._small: Callable[[str], int] = _no_small
         self.fields = (*RECORD_FIELDS, *(n for n in IMAGE_FIELDS if n in names))
         self.records: list[RecordTemplate] = []
-        """Learnt record shapes, tried in order by :meth:`match_record` (at most
-        :data:`MAX_TEMPLATES`)."""
+        """Learnt record shapes (at most :data:`MAX_TEMPLATES`), which the snapshot reader
+        tries in order on each element of an array before it parses one with :mod:`json`.
+
+        A match is a JSON object with exactly the shape's keys in its order, each value of
+        the kind the shape had (an integer of at most 18 digits, or a string without
+        escapes), its ``RiskLevelDetail`` a string holding, escaped only by ``\\"``, a
+        detail in a learnt :class:`_Template`'s shape. What is built from it (a tuple, see
+        :class:`RecordTemplate`; JSON gives no tuples) holds what :func:`normalize` reads of
+        the record, as :meth:`pairs_hook` would have made it."""
         # (keys, which hold strings) -> times seen; -1 once learnt
         self._record_shapes: dict[tuple[tuple[str, ...], tuple[bool, ...]], int] = {}
 
@@ -346,23 +353,6 @@ class DetailReader:
                 if match is not None:
                     return self._matched(match.groups(), template)
         return self._parse(raw)
-
-    def match_record(self, text: str, pos: int) -> tuple[tuple[Any, ...], int] | None:
-        """The record written at ``text[pos:]`` in a learnt shape, and where it ends; None
-        when no learnt shape matches there (the caller then parses it with :mod:`json`).
-
-        A match is a JSON object with exactly the shape's keys in its order, each value of
-        the kind the shape had (an integer of at most 18 digits, or a string without
-        escapes), its ``RiskLevelDetail`` a string holding, escaped only by ``\\"``, a
-        detail in a learnt :class:`_Template`'s shape. What is built from it (a tuple, see
-        :class:`RecordTemplate`; JSON gives no tuples) holds what :func:`normalize` reads of
-        the record, as :meth:`pairs_hook` would have made it.
-        """
-        for record in self.records:
-            match = record.match(text, pos)
-            if match is not None:
-                return record.build(match), match.end()
-        return None
 
     def hook(self, obj: dict[str, Any]) -> dict[str, Any]:
         """A ``json.loads`` object hook: read each image's detail while the body is parsed.

@@ -19,7 +19,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
@@ -265,14 +265,14 @@ def _load(text: str, label: str, object_hook: ObjectHook | None) -> Any:
             raise DuplicateKeyError(duplicate_key(items), object_name(obj))
         return obj if object_hook is None else object_hook(obj)
 
-    # A DetailReader's hook has a pairs_hook twin that does both in one call, and a
-    # match_record that reads records in a learnt shape without building them first.
+    # A DetailReader's hook has a pairs_hook twin that does both in one call, and record
+    # templates that read records in a learnt shape without json building them first.
     reader = getattr(object_hook, "__self__", None)
     hook = getattr(reader, "pairs_hook", pairs)
-    match_record = getattr(reader, "match_record", None)
+    records = getattr(reader, "records", None)
     try:
-        if match_record is not None:
-            return _decoder(hook, match_record).decode(text)
+        if records is not None:
+            return _decoder(hook, records).decode(text)
         return json.loads(text, object_pairs_hook=hook, parse_float=json_float)
     except DuplicateKeyError as exc:
         raise SourceError(
@@ -295,25 +295,30 @@ def _load(text: str, label: str, object_hook: ObjectHook | None) -> Any:
         ) from None
 
 
-RecordMatcher = Callable[[str, int], "tuple[Any, int] | None"]
+RecordTemplates = Sequence[
+    tuple[Callable[[str, int], "re.Match[str] | None"], Callable[["re.Match[str]"], Any]]
+]
+"""``(match, build)`` pairs: ``match(text, pos)`` matches an element written in a known
+shape at ``pos``; ``build(match)`` is its value (see
+:attr:`gate.source.normalize.DetailReader.records`)."""
 _JSON_WHITESPACE = re.compile(r"[ \t\n\r]*")  # as json.decoder.WHITESPACE
 
 
-def _decoder(hook: Callable[[list[tuple[str, Any]]], Any], match: RecordMatcher) -> Any:
-    """A ``json.JSONDecoder`` whose arrays offer each element to ``match`` first.
+def _decoder(hook: Callable[[list[tuple[str, Any]]], Any], records: RecordTemplates) -> Any:
+    """A ``json.JSONDecoder`` whose arrays offer each element to ``records`` first.
 
-    ``match(text, pos)`` returns the value of the element at ``pos`` and where it ends, or
-    None; every element it declines is parsed by the C scanner exactly as ``json.loads``
-    parses it (``hook`` and :func:`json_float` included), so the result differs only in what
-    ``match`` built. Objects outside arrays (the top level, ``RiskRankInfo``) are parsed by
-    :mod:`json`'s Python scanner, which hands arrays to :func:`_array`.
+    An element that no template matches is parsed by the C scanner exactly as
+    ``json.loads`` parses it (``hook`` and :func:`json_float` included), so the result
+    differs only in what the templates built. Objects outside arrays (the top level,
+    ``RiskRankInfo``) are parsed by :mod:`json`'s Python scanner, which hands arrays to
+    :func:`_array`. ``records`` may grow while the text is parsed (shapes are learnt).
     """
     import functools
     from json.scanner import c_make_scanner, py_make_scanner  # type: ignore[attr-defined]
 
     decoder = json.JSONDecoder(object_pairs_hook=hook, parse_float=json_float)
     element = (c_make_scanner or py_make_scanner)(decoder)
-    decoder.parse_array = functools.partial(_array, element=element, match=match)  # type: ignore[attr-defined]
+    decoder.parse_array = functools.partial(_array, element=element, records=records)  # type: ignore[attr-defined]
     decoder.scan_once = py_make_scanner(decoder)  # type: ignore[attr-defined]
     return decoder
 
@@ -323,9 +328,9 @@ def _array(
     scan_once: Any,
     *,
     element: Callable[[str, int], tuple[Any, int]],
-    match: RecordMatcher,
+    records: RecordTemplates,
 ) -> tuple[list[Any], int]:
-    """``json.decoder.JSONArray``, with each element offered to ``match`` first."""
+    """``json.decoder.JSONArray``, with each element offered to ``records`` first."""
     from json.decoder import JSONDecodeError
 
     s, end = s_and_end
@@ -340,9 +345,12 @@ def _array(
         return values, end + 1
     append = values.append
     while True:
-        found = match(s, end)
-        if found is not None:
-            value, end = found
+        for match, build in records:  # (usually one)
+            matched = match(s, end)
+            if matched is not None:
+                value = build(matched)
+                end = matched.end()
+                break
         else:
             try:
                 value, end = element(s, end)

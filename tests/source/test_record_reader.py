@@ -1,6 +1,6 @@
 """Whole image records in a learnt shape read exactly as :mod:`json` reads them.
 
-Once a record shape has recurred, ``DetailReader.match_record`` reads records written in it
+Once a record shape has recurred, ``DetailReader.records`` read the records written in it
 with one regular expression, and the snapshot's arrays never hand them to :mod:`json`. These
 tests build rankings whose records are mostly in the usual shape and partly edited in every
 way a file can differ from it (whitespace, escapes, other key orders, repeated keys, odd
