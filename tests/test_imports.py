@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,6 +68,99 @@ def test_a_policy_validated_once_is_not_validated_with_jsonschema_again(
     assert list((tmp_path / "cache" / cache.SUBDIR).iterdir())  # a marker was written
     again = imported(SNAPSHOT_CHECK, env, expect=1)
     assert "jsonschema" not in again
+
+
+def test_a_policy_parsed_once_is_not_parsed_with_yaml_again(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    first = imported(SNAPSHOT_CHECK, env, expect=1)
+    assert "yaml" in first
+    again = imported(SNAPSHOT_CHECK, env, expect=1)
+    assert not {"yaml", "jsonschema", "hashlib"} & again
+
+
+def test_a_stored_policy_reports_its_problems_where_the_file_has_them(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """A rule whose meaning is wrong passes the schema (so the file is stored) and is then
+    found by the meaning checks on every run, at the same line and column."""
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "version: 1\nname: p\nrules:\n  - id: r\n    fail_if: imageVulAsap > 9\n"
+        "  - id: r\n    fail_if: noSuchCounter > 1\n"
+    )
+    args = ["validate", str(policy)]
+    outputs = []
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, "-m", "gate", *args],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2
+        outputs.append(done.stdout + done.stderr)
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert f"{policy}:6:" in outputs[0] and "noSuchCounter" in outputs[0]
+    assert "yaml" not in imported(args, env, expect=2)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"{",
+        b'{"format": 1}',
+        b'{"format": 1, "document": {}, "values": [[1, 2, 3]], "keys": []}',
+        b'{"format": 99, "document": {}, "values": [], "keys": []}',
+        b"[]",
+        b"\xff\xfe",
+        b'{"format": 1, "document": {}, "values": [[["a"], "1", 2]], "keys": []}',
+    ],
+)
+def test_a_marker_without_a_readable_document_makes_the_file_parse_again(
+    content: bytes, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from gate.policy import loader
+
+    monkeypatch.setenv("GATE_CACHE_DIR", str(tmp_path / "cache"))
+    data = b"version: 1\nname: p\nrules:\n  - {id: r, fail_if: imageVulAsap > 9}\n"
+    marker = cache.marker(loader.schema_bytes(), data)
+    assert marker is not None
+    cache.remember_valid(marker)
+    marker.write_bytes(content)
+    assert cache.stored_document(marker) is None
+    policy = loader.parse_policy("p.yaml", data)  # parsed again, and stored again
+    assert policy.rules[0].id == "r"
+    stored = cache.stored_document(marker)
+    assert stored is not None and stored[0]["name"] == "p"
+    assert loader.parse_policy("p.yaml", data) == policy
+
+
+def test_the_stored_document_is_what_the_file_says(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from gate.policy import loader
+
+    monkeypatch.setenv("GATE_CACHE_DIR", str(tmp_path / "cache"))
+    text = (loader.bundled_policy_dir() / "strict-production.yaml").read_bytes()
+
+    def shape(policy: Any) -> Any:  # matchers are functions: compare what they were made of
+        return (
+            policy.name,
+            [(r.id, r.condition.source, r.enforcement, r.line) for r in policy.rules],
+            [(w.rule, w.reason, w.expires, [s.text for s in w.selectors]) for w in policy.waivers],
+            [s.text for s in policy.scope.exclude],
+        )
+
+    fresh = loader.parse_policy("f.yaml", text)
+    stored = cache.stored_document(cache.marker(loader.schema_bytes(), text))
+    assert stored is not None
+    doc, converted = loader.parse_yaml("f.yaml", text)
+    assert stored == (doc, converted.positions.values, converted.positions.keys)
+    assert shape(loader.parse_policy("f.yaml", text)) == shape(fresh)
 
 
 def test_cache_off_validates_every_time(env: dict[str, str], tmp_path: Path) -> None:

@@ -18,9 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from gate.errors import PolicyError, Problem, UsageError
 from gate.model import Enforcement, Policy, Rule, Scope, Selector, Waiver
@@ -32,6 +30,9 @@ from gate.policy.selectors import (
     parse_selector,
     scope_namespace_matcher,
 )
+
+if TYPE_CHECKING:  # imported where a file is parsed: a stored document needs no YAML
+    import yaml
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES = 100_000
@@ -89,10 +90,13 @@ class _Converter:
     """
 
     def __init__(self, file: str) -> None:
+        import yaml
+
         self.file = file
         self.visited = 0
         self.positions = _Positions({}, {})
         self.constructor = yaml.SafeLoader("")
+        self.nodes = (yaml.MappingNode, yaml.SequenceNode, yaml.ScalarNode)
         self.problems: list[Problem] = []
         self.broken: set[PathKey] = set()
         self.incomplete: set[PathKey] = set()
@@ -125,7 +129,8 @@ class _Converter:
         self.positions.values.setdefault(
             path, (node.start_mark.line + 1, node.start_mark.column + 1)
         )
-        if isinstance(node, yaml.MappingNode):
+        mapping, sequence, scalar = self.nodes
+        if isinstance(node, mapping):
             if node.tag != _MAP:
                 self.disallowed(node, path)
                 return None
@@ -135,10 +140,7 @@ class _Converter:
                     self.note(key_node, "merge keys ('<<') are not supported", path)
                     self.incomplete.add(path)
                     continue
-                if (
-                    not isinstance(key_node, yaml.ScalarNode)
-                    or key_node.tag not in _STANDARD_SCALARS
-                ):
+                if not isinstance(key_node, scalar) or key_node.tag not in _STANDARD_SCALARS:
                     self.note(key_node, "mapping keys must be plain strings", path)
                     continue
                 key = str(key_node.value)
@@ -152,7 +154,7 @@ class _Converter:
                 )
                 result[key] = self.convert(value_node, child, depth + 1)
             return result
-        if isinstance(node, yaml.SequenceNode):
+        if isinstance(node, sequence):
             if node.tag != _SEQ:
                 self.disallowed(node, path)
                 return None
@@ -160,7 +162,7 @@ class _Converter:
                 self.convert(item, (*path, index), depth + 1)
                 for index, item in enumerate(node.value)
             ]
-        assert isinstance(node, yaml.ScalarNode)
+        assert isinstance(node, scalar)
         if node.tag not in _STANDARD_SCALARS:
             self.disallowed(node, path)
             return None
@@ -206,6 +208,8 @@ def parse_yaml(file: str, data: bytes) -> tuple[Any, _Converter]:
         raise PolicyError(
             [Problem(file, line, column, "file is not valid UTF-8 text; save it as UTF-8")]
         ) from exc
+    import yaml
+
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -226,6 +230,8 @@ def parse_yaml(file: str, data: bytes) -> tuple[Any, _Converter]:
 
 def _yaml_problem(file: str, text: str, exc: yaml.YAMLError) -> Problem:
     """A YAML syntax error in words a policy author can act on, located at file:line:column."""
+    import yaml
+
     if isinstance(exc, yaml.reader.ReaderError):
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
@@ -629,20 +635,27 @@ class PolicyFile:
 
 def _examine(file: str, data: bytes, *, bundled: bool = False) -> PolicyFile:
     """Every problem of one file (YAML, schema and meaning), or its policy."""
-    try:
-        doc, converted = parse_yaml(file, data)
-    except PolicyError as exc:
-        return PolicyFile(file, None, tuple(exc.problems))
-    positions = converted.positions
-    problems: list[Problem] = list(converted.problems)
-    broken = frozenset(converted.broken)
     marker = validated.marker(schema_bytes(), data)
-    if not validated.known_valid(marker):  # see gate.policy.cache: spares importing jsonschema
-        found, rejected = _schema_problems(file, doc, converted)
-        if not found and not problems:
-            validated.remember_valid(marker)
-        problems.extend(found)
-        broken |= rejected
+    stored = validated.stored_document(marker)  # see gate.policy.cache
+    if stored is not None:  # these bytes parsed and validated cleanly before
+        doc, values, keys = stored
+        positions = _Positions(values, keys)
+        problems: list[Problem] = []
+        broken: frozenset[PathKey] = frozenset()
+    else:
+        try:
+            doc, converted = parse_yaml(file, data)
+        except PolicyError as exc:
+            return PolicyFile(file, None, tuple(exc.problems))
+        positions = converted.positions
+        problems = list(converted.problems)
+        broken = frozenset(converted.broken)
+        if not validated.known_valid(marker):  # spares importing jsonschema
+            found, rejected = _schema_problems(file, doc, converted)
+            problems.extend(found)
+            broken |= rejected
+        if not problems:
+            validated.remember_valid(marker, (doc, positions.values, positions.keys))
     builder = _Builder(
         file,
         positions,
