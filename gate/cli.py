@@ -158,7 +158,46 @@ class _PipeSafe(click.Command):
 
 
 class _Command(_PipeSafe):
+    """A command whose parameters are built when first needed: ``gate --help`` lists the
+    commands without building their sixty-odd options (a millisecond of its start)."""
+
     context_class = _Context
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Declared with option()/argument() below, top to bottom (the decorators run bottom
+        # to top, as click's own do).
+        self._declared = tuple(reversed(getattr(self.callback, "__gate_params__", ())))
+
+    @property
+    def params(self) -> list[click.Parameter]:
+        if self._declared:
+            made = [kind(decls, **attrs) for kind, decls, attrs in self._declared]
+            self._declared = ()
+            self._params[:0] = made
+        return self._params
+
+    @params.setter
+    def params(self, value: list[click.Parameter]) -> None:
+        self._params = value
+
+
+def _deferred(kind: type[click.Parameter]) -> Callable[..., Callable[[F], F]]:
+    def declare(*decls: str, **attrs: Any) -> Callable[[F], F]:
+        def decorator(func: F) -> F:
+            func.__dict__.setdefault("__gate_params__", []).append((kind, decls, attrs))
+            return func
+
+        return decorator
+
+    return declare
+
+
+option = _deferred(click.Option)
+"""``click.option`` for a command of this CLI, built when the command's parameters are
+first needed (see :class:`_Command`)."""
+argument = _deferred(click.Argument)
+"""``click.argument``, likewise."""
 
 
 class _Group(_PipeSafe, click.Group):
@@ -233,7 +272,7 @@ LIVE_ONLY = ("region", "endpoint", "types", "retries", "timeout", "max_response_
 def live_options(func: F) -> F:
     """Options shared by every command that talks to the Security Center API."""
     options = [
-        click.option(
+        option(
             "--region",
             envvar=["GATE_REGION", "ALIBABA_CLOUD_REGION_ID"],
             show_envvar=True,
@@ -243,7 +282,7 @@ def live_options(func: F) -> F:
             "Default: the aliyun CLI profile's region when its credentials are used, "
             "else cn-hangzhou.",
         ),
-        click.option(
+        option(
             "--endpoint",
             envvar="GATE_ENDPOINT",
             show_envvar=True,
@@ -252,7 +291,7 @@ def live_options(func: F) -> F:
             help="Endpoint host or full URL, overriding --region "
             "(e.g. a VPC endpoint, or http://127.0.0.1:8080 for the emulator).",
         ),
-        click.option(
+        option(
             "--types",
             "types",
             envvar="GATE_TYPES",
@@ -263,7 +302,7 @@ def live_options(func: F) -> F:
             callback=_not_empty,
             help="Ranking lists to request, comma-separated: vulAsap, baseline.",
         ),
-        click.option(
+        option(
             "--retries",
             type=click.IntRange(0, 10),
             default=3,
@@ -272,7 +311,7 @@ def live_options(func: F) -> F:
             show_envvar=True,
             help="Retries on connection errors, timeouts, 5xx and throttling.",
         ),
-        click.option(
+        option(
             "--timeout",
             type=click.FloatRange(1, 3600),
             default=60.0,
@@ -282,7 +321,7 @@ def live_options(func: F) -> F:
             metavar="SECONDS",
             help="Overall deadline for the API call: connect, headers, body and every retry.",
         ),
-        click.option(
+        option(
             "--max-response-mb",
             type=click.IntRange(1, 4096),
             default=32,
@@ -292,7 +331,7 @@ def live_options(func: F) -> F:
             metavar="MB",
             help="Refuse an API response body larger than this many MiB (exit 3).",
         ),
-        click.option(
+        option(
             "--debug",
             is_flag=True,
             envvar="GATE_DEBUG",
@@ -300,8 +339,8 @@ def live_options(func: F) -> F:
             help="Log API requests and responses to stderr (secrets redacted).",
         ),
     ]
-    for option in reversed(options):
-        func = option(func)
+    for declare in reversed(options):
+        func = declare(func)
     return func
 
 
@@ -372,7 +411,7 @@ def _inapplicable(
 
 
 @cli.command(epilog=EXIT_CODES)
-@click.option(
+@option(
     "--policy",
     "-p",
     "policies",
@@ -385,7 +424,7 @@ def _inapplicable(
     help="Policy file or directory (*.yaml, *.yml). Repeatable. Default: the bundled "
     "policies/default.yaml.",
 )
-@click.option(
+@option(
     "--namespace",
     "-n",
     "namespaces",
@@ -396,14 +435,14 @@ def _inapplicable(
     callback=_not_empty,
     help="Registry namespace to evaluate; globs allowed (prod-*). Repeatable.",
 )
-@click.option(
+@option(
     "--all-namespaces",
     is_flag=True,
     envvar="GATE_ALL_NAMESPACES",
     show_envvar=True,
     help="Evaluate every ranked image.",
 )
-@click.option(
+@option(
     "--image",
     "images",
     multiple=True,
@@ -415,7 +454,7 @@ def _inapplicable(
     "(no tag and no digest means :latest; with a digest, the digest is matched). Repeatable; "
     "needs no --namespace, and adds to it when both are given.",
 )
-@click.option(
+@option(
     "--unranked",
     type=click.Choice(["pass", "warn", "fail"]),
     default="warn",
@@ -425,7 +464,7 @@ def _inapplicable(
     help="Outcome for an --image that the ranking does not list (the ranking lists only "
     "images Security Center ranked, so its risk is unknown).",
 )
-@click.option(
+@option(
     "--snapshot",
     metavar="FILE",
     envvar="GATE_SNAPSHOT",
@@ -434,7 +473,7 @@ def _inapplicable(
     help="Read a saved API response (from 'gate fetch' or the Alibaba Cloud CLI) instead of "
     "calling the API; '-' reads standard input.",
 )
-@click.option(
+@option(
     "--max-age",
     metavar="DURATION",
     envvar="GATE_MAX_AGE",
@@ -442,12 +481,12 @@ def _inapplicable(
     callback=_not_empty,
     help="Refuse a snapshot older than this (e.g. 30m, 24h, 7d), or one without a fetch time.",
 )
-@click.option(
+@option(
     "--demo",
     is_flag=True,
     help="Evaluate the bundled sample response (all namespaces) with the chosen policies.",
 )
-@click.option(
+@option(
     "--json",
     "json_path",
     metavar="PATH",
@@ -456,7 +495,7 @@ def _inapplicable(
     callback=_not_empty,
     help="Write the JSON report to PATH ('-' for stdout; the console report then goes to stderr).",
 )
-@click.option(
+@option(
     "--junit",
     "junit_path",
     metavar="PATH",
@@ -465,7 +504,7 @@ def _inapplicable(
     callback=_not_empty,
     help="Write a JUnit XML report to PATH (also when the data cannot be read).",
 )
-@click.option(
+@option(
     "--junit-max-bytes",
     type=click.IntRange(min=1),
     default=JUNIT_MAX_BYTES,
@@ -478,7 +517,7 @@ def _inapplicable(
     "overrides, then failures collapse into one case per policy rule; every rule with a "
     "blocking result keeps a failed case, and the JSON report keeps every result.",
 )
-@click.option(
+@option(
     "--junit-max-cases",
     type=click.IntRange(min=1),
     default=JUNIT_MAX_CASES,
@@ -489,7 +528,7 @@ def _inapplicable(
     help="Compact the JUnit report when the full one would have more test cases (GitLab "
     "rejects reports over 500,000).",
 )
-@click.option(
+@option(
     "--junit-max-elements",
     type=click.IntRange(min=1),
     default=JUNIT_MAX_ELEMENTS,
@@ -500,7 +539,7 @@ def _inapplicable(
     help="Compact the JUnit report when it would have more XML element nodes (GitLab 17.6 "
     "and later rejects reports over 250,000).",
 )
-@click.option(
+@option(
     "--summary",
     "summary_path",
     metavar="PATH",
@@ -509,7 +548,7 @@ def _inapplicable(
     callback=_not_empty,
     help="Write the Markdown summary (as shown in a GitHub job summary) to PATH.",
 )
-@click.option(
+@option(
     "--override",
     metavar="REASON",
     envvar="GATE_OVERRIDE",
@@ -517,7 +556,7 @@ def _inapplicable(
     help="Let soft-mandatory failures pass, recording REASON in every report. Never affects "
     "hard-mandatory rules.",
 )
-@click.option(
+@option(
     "--now",
     "now_text",
     metavar="YYYY-MM-DD",
@@ -525,14 +564,14 @@ def _inapplicable(
     show_envvar=True,
     help="Evaluate waivers as of this date (default: today, UTC).",
 )
-@click.option(
+@option(
     "--require-images",
     is_flag=True,
     envvar="GATE_REQUIRE_IMAGES",
     show_envvar=True,
     help="Fail (exit 1) when no ranked image matches the selection.",
 )
-@click.option(
+@option(
     "--quiet",
     "-q",
     is_flag=True,
@@ -540,7 +579,7 @@ def _inapplicable(
     show_envvar=True,
     help="Print only the summary and verdict lines.",
 )
-@click.option(
+@option(
     "--explain",
     is_flag=True,
     envvar="GATE_EXPLAIN",
@@ -550,7 +589,7 @@ def _inapplicable(
     "yundun-sas:DescribeImageVulList; --demo uses bundled sample records). Never changes "
     "the verdict.",
 )
-@click.option(
+@option(
     "--explain-max-images",
     type=click.IntRange(min=1),
     default=10,
@@ -560,7 +599,7 @@ def _inapplicable(
     metavar="N",
     help="Explain at most N images (4 at a time, within --timeout).",
 )
-@click.option(
+@option(
     "--lookup-unranked",
     is_flag=True,
     envvar="GATE_LOOKUP_UNRANKED",
@@ -570,7 +609,7 @@ def _inapplicable(
     "counts (DescribeImageVulList) instead of --unranked. Counters the image list lacks "
     "(malicious files, baseline levels) cannot be evaluated: error under mandatory rules.",
 )
-@click.option(
+@option(
     "--scan-if-missing",
     is_flag=True,
     envvar="GATE_SCAN_IF_MISSING",
@@ -580,7 +619,7 @@ def _inapplicable(
     "USES ONE OF THE ACCOUNT'S PURCHASED IMAGE SCAN AUTHORIZATIONS; no scan is ever started "
     "without this flag. A scan that fails or outlives --wait-timeout is exit 3.",
 )
-@click.option(
+@option(
     "--wait-timeout",
     type=click.IntRange(1, 86400),
     default=600,
@@ -591,7 +630,7 @@ def _inapplicable(
     help="How long --scan-if-missing waits for a scan to finish.",
 )
 @live_options
-@click.option(
+@option(
     "--max-snapshot-mb",
     type=click.IntRange(1, 1_048_576),
     default=1024,
@@ -601,7 +640,7 @@ def _inapplicable(
     metavar="MB",
     help="Refuse a snapshot larger than this many MiB (exit 3).",
 )
-@click.option(
+@option(
     "--baseline",
     "baseline_path",
     metavar="FILE",
@@ -611,7 +650,7 @@ def _inapplicable(
     help="Compare each image with its repository's entry in FILE (from 'gate baseline'): "
     "rules may use baseline.<metric> and delta.<metric>; reports show both numbers.",
 )
-@click.option(
+@option(
     "--compare-to",
     metavar="TAG",
     envvar="GATE_COMPARE_TO",
@@ -620,7 +659,7 @@ def _inapplicable(
     help="Compare each image with the image of the same repository tagged TAG (globs "
     "allowed, e.g. 'prod-*') in the same ranking, instead of a baseline file.",
 )
-@click.option(
+@option(
     "--codequality",
     "codequality_path",
     metavar="PATH",
@@ -873,7 +912,7 @@ def _publish_error(error: GateError, files: ReportFiles) -> None:
 
 
 @cli.command(epilog="Exit codes: 0 saved, 2 usage error, 3 the ranking could not be obtained.")
-@click.option(
+@option(
     "--output",
     "-o",
     required=True,
@@ -928,25 +967,25 @@ def fetch(ctx: click.Context, /, output: str, **params: Any) -> None:
     "baseline",
     epilog="Exit codes: 0 written, 2 usage or policy error, 3 the ranking could not be obtained.",
 )
-@click.option(
+@option(
     "--output",
     "-o",
     metavar="FILE",
     callback=_not_empty,
     help="Where to write the baseline ('-' for stdout). With --update: default the same file.",
 )
-@click.option(
+@option(
     "--update",
     metavar="FILE",
     callback=_not_empty,
     help="Ratchet this baseline: lower the counters that improved, keep the others.",
 )
-@click.option(
+@option(
     "--accept-increase",
     metavar="REASON",
     help="With --update: also raise the counters that went up, recording REASON in the file.",
 )
-@click.option(
+@option(
     "--policy",
     "-p",
     "policies",
@@ -957,7 +996,7 @@ def fetch(ctx: click.Context, /, output: str, **params: Any) -> None:
     callback=_not_empty,
     help="Policy file or directory; their counters are recorded. Default: the bundled policy.",
 )
-@click.option(
+@option(
     "--namespace",
     "-n",
     "namespaces",
@@ -968,10 +1007,8 @@ def fetch(ctx: click.Context, /, output: str, **params: Any) -> None:
     callback=_not_empty,
     help="Registry namespace to record; globs allowed. Repeatable.",
 )
-@click.option(
-    "--all-namespaces", is_flag=True, envvar="GATE_ALL_NAMESPACES", help="Record every image."
-)
-@click.option(
+@option("--all-namespaces", is_flag=True, envvar="GATE_ALL_NAMESPACES", help="Record every image.")
+@option(
     "--image",
     "images",
     multiple=True,
@@ -979,7 +1016,7 @@ def fetch(ctx: click.Context, /, output: str, **params: Any) -> None:
     callback=_not_empty,
     help="Record this image's repository. Repeatable.",
 )
-@click.option(
+@option(
     "--snapshot",
     metavar="FILE",
     envvar="GATE_SNAPSHOT",
@@ -987,15 +1024,15 @@ def fetch(ctx: click.Context, /, output: str, **params: Any) -> None:
     callback=_not_empty,
     help="Read a saved API response instead of calling the API ('-': standard input).",
 )
-@click.option(
+@option(
     "--max-age",
     metavar="DURATION",
     callback=_not_empty,
     help="Refuse a snapshot older than this (e.g. 24h).",
 )
-@click.option("--demo", is_flag=True, help="Record the bundled sample response.")
+@option("--demo", is_flag=True, help="Record the bundled sample response.")
 @live_options
-@click.option(
+@option(
     "--max-snapshot-mb",
     type=click.IntRange(1, 1_048_576),
     default=1024,
@@ -1070,7 +1107,7 @@ def _same_file(a: str, b: str) -> bool:
 
 
 @cli.command(epilog="Exit codes: 0 every policy is valid, 2 a problem was found.")
-@click.argument("paths", nargs=-1, required=True, metavar="POLICY...")
+@argument("paths", nargs=-1, required=True, metavar="POLICY...")
 @informational
 @handle_errors
 def validate(paths: tuple[str, ...]) -> None:
@@ -1133,7 +1170,7 @@ def _echo_record_metrics(width: int) -> None:
 
 
 @cli.command()
-@click.option("--tests", is_flag=True, help="Print the schema of 'gate test' files instead.")
+@option("--tests", is_flag=True, help="Print the schema of 'gate test' files instead.")
 @informational
 def schema(tests: bool) -> None:
     """Print the policy JSON Schema (for editors: '# yaml-language-server: $schema=...')."""
@@ -1154,15 +1191,15 @@ def schema(tests: bool) -> None:
     epilog="Exit codes: 0 every case passed, 1 a case failed (or, with --require-coverage, "
     "a coverage gap), 2 a case or a policy under test is invalid.",
 )
-@click.argument("paths", nargs=-1, metavar="[PATH...]")
-@click.option(
+@argument("paths", nargs=-1, metavar="[PATH...]")
+@option(
     "--junit",
     "junit_path",
     metavar="PATH",
     callback=_not_empty,
     help="Write a JUnit XML report to PATH: one test case per case ('-' for stdout).",
 )
-@click.option(
+@option(
     "--require-coverage",
     is_flag=True,
     help="Fail (exit 1) when a rule was not seen both failing and passing, or a waiver "
