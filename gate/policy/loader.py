@@ -9,7 +9,6 @@ nesting and file size are bounded so a hostile file cannot exhaust memory.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import errno
 import json
 import os
@@ -50,6 +49,13 @@ _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 
 PathKey = tuple[str | int, ...]
+
+
+def _close_matches(word: str, choices: Iterable[str], n: int = 1) -> list[str]:
+    """difflib's suggestions, imported only when a problem needs one (1 ms of every run)."""
+    import difflib
+
+    return difflib.get_close_matches(word, list(choices), n=n)
 
 
 def json_path(path: PathKey) -> str:
@@ -345,7 +351,7 @@ def _schema_problems(
         if validator == "additionalProperties" and isinstance(error.instance, dict):
             allowed = list(error.schema.get("properties", {}))
             for extra in (k for k in error.instance if k not in allowed):
-                close = difflib.get_close_matches(extra, allowed, n=1)
+                close = _close_matches(extra, allowed, n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 line, column = positions.of((*path, extra), key=True)
                 problems.append(
@@ -392,7 +398,7 @@ def schema_message(error: Any) -> str | None:
     validator = error.validator
     if validator == "enum":
         choices = [str(c) for c in error.validator_value]
-        close = difflib.get_close_matches(str(error.instance), choices, n=1)
+        close = _close_matches(str(error.instance), choices, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         got = repr(error.instance) if isinstance(error.instance, str) else None
         return (
@@ -570,7 +576,7 @@ class _Builder:
             rule = self.get(raw, "rule", path, str)
             known_rule = rule is not None and rule in seen
             if rule is not None and not known_rule and every_id_known:
-                close = difflib.get_close_matches(rule, sorted(seen), n=1)
+                close = _close_matches(rule, sorted(seen), n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 self.add(
                     (*path, "rule"),
