@@ -315,6 +315,7 @@ def evaluate(
 
     reports: list[ImageReport] = []
     unchecked: list[str] = []  # names of images no rule applied to
+    tally: list[Outcome] = []  # every result's outcome, counted once at the end
     for image in images:
         results: list[Result] = []
         metrics = image.metrics
@@ -357,6 +358,7 @@ def evaluate(
             unchecked.append(image.name)
         outcomes = list(map(outcome_of, results))  # searched in C: faster than any()
         blocking = fail in outcomes or error in outcomes
+        tally += outcomes
         reports.append(_new_report(image, tuple(results), blocking, None))  # no explanation
 
     absent: dict[str, ImageRef] = {}
@@ -364,6 +366,7 @@ def evaluate(
         if not any(ref.matches(image) for image in images):
             absent.setdefault(ref.name, ref)
     reports += [unranked_report(ref, unranked) for ref in absent.values()]
+    tally += [result.outcome for entry in reports[len(images) :] for result in entry.results]
 
     notes = list(warnings)
     if absent:
@@ -423,4 +426,4 @@ def evaluate(
         override=override,
         require_images=require_images,
         refs=tuple(ref.text for ref in refs),
-    )
+    ).counted(tally)

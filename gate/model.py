@@ -11,7 +11,7 @@ import datetime as dt
 import enum
 import operator
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -336,13 +336,19 @@ class Report:
     def summary(self) -> dict[str, int]:
         if not self._counts:  # counted once: a large run has millions of results
             # Counted in C: a comprehension over a million results costs a tenth of a second.
-            counted = Counter(map(_OUTCOME, chain.from_iterable(map(_RESULTS, self.images))))
-            self._counts.update(
-                images=len(self.images),
-                checks=sum(counted.values()),
-                **{o.value: counted[o] for o in OUTCOME_ORDER},
-            )
+            self.counted(map(_OUTCOME, chain.from_iterable(map(_RESULTS, self.images))))
         return dict(self._counts)
+
+    def counted(self, outcomes: Iterable[Outcome]) -> Report:
+        """This report, its counts taken from ``outcomes`` (every result's, in any order):
+        for the engine, which has them at hand."""
+        tally = Counter(outcomes)
+        self._counts.update(
+            images=len(self.images),
+            checks=sum(tally.values()),
+            **{o.value: tally[o] for o in OUTCOME_ORDER},
+        )
+        return self
 
     def with_warnings(self, notes: Sequence[str]) -> Report:
         """This report with ``notes`` added to its warnings (and its counts kept)."""
