@@ -38,6 +38,7 @@ from gate.model import (
     Enforcement,
     Image,
     ImageReport,
+    IntCounters,
     Number,
     Outcome,
     Policy,
@@ -320,7 +321,9 @@ def evaluate(
         results: list[Result] = []
         metrics = image.metrics
         # Per-rule record metrics (vulnerability waivers) take the per-image path below.
-        ints = not image.rule_metrics and only_ints(map(type, metrics.values()))
+        ints = not image.rule_metrics and (
+            type(metrics) is IntCounters or only_ints(map(type, metrics.values()))
+        )
         for policy, policy_scope, rules, unscoped, lookups in plans:
             if policy_scope is not None and not policy_scope.contains(image):
                 continue

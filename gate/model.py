@@ -93,6 +93,14 @@ OUTCOME_ORDER: tuple[Outcome, ...] = (
 )
 
 
+class IntCounters(dict[str, Number]):
+    """Counters that are all ``int`` by construction (the snapshot reader's, read from JSON
+    integers): the engine shares results by their values without checking each one's type.
+    Any other mapping of counters is checked."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Image:
     """One ranked image, normalised from the API response.

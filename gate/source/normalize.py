@@ -49,7 +49,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from gate.errors import SourceError
-from gate.model import Image, Number, fast_constructor
+from gate.model import Image, IntCounters, Number, fast_constructor
 from gate.policy.metrics import CATALOGUE, DETAIL_COUNTERS, IMAGE_FIELDS, MAX_MAGNITUDE
 from gate.report.text import one_line
 from gate.source.snapshot import (
@@ -381,10 +381,12 @@ class DetailReader:
     def _matched(self, groups: tuple[str, ...], template: _Template) -> Detail:
         order = template.order
         try:  # the common case: small integers, looked up
-            metrics: dict[str, Number] = dict(zip(order, map(self._small, groups), strict=False))
+            metrics: dict[str, Number] = IntCounters(
+                zip(order, map(self._small, groups), strict=False)
+            )
         except KeyError:
             try:
-                metrics = dict(zip(order, map(int, groups), strict=False))
+                metrics = IntCounters(zip(order, map(int, groups), strict=False))
             except ValueError:  # a counter sent as a string (int() refuses the quote)
                 return self._strings(groups, template)
         return _new_detail((metrics, template.absent, None, False, self.names))
@@ -540,9 +542,9 @@ class DetailReader:
             def build(match: re.Match[str]) -> tuple[Any, ...]:
                 groups = match.groups()
                 try:  # _matched(), inlined: this runs for every record of a large ranking
-                    metrics = dict(zip(order, map(small, groups[counters]), strict=False))
+                    metrics = IntCounters(zip(order, map(small, groups[counters]), strict=False))
                 except KeyError:  # a counter of _SMALL or more
-                    metrics = dict(zip(order, map(int, groups[counters]), strict=False))
+                    metrics = IntCounters(zip(order, map(int, groups[counters]), strict=False))
                 return (metrics, absent, names, *values_of(groups))
 
         else:
