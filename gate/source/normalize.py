@@ -42,7 +42,6 @@ import math
 import operator
 import re
 import sys
-from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -291,20 +290,19 @@ RECORD_FIELDS = ("Uuid", "RepoNamespace", "RepoName", "Tag", "Digest", "ImageId"
 and the wanted :data:`~gate.policy.metrics.IMAGE_FIELDS`)."""
 
 
-class RecordTemplate(NamedTuple):
-    """A learnt shape of a whole image record, ``RiskLevelDetail`` included.
+RecordTemplate = tuple[
+    Callable[[str, int], "re.Match[str] | None"], Callable[["re.Match[str]"], tuple[Any, ...]]
+]
+"""``(match, build)``: a learnt shape of a whole image record, ``RiskLevelDetail`` included.
 
-    ``match(text, pos)`` matches a record written exactly in that shape at ``pos`` of the
-    snapshot's text (see :attr:`DetailReader.records`); ``build`` turns the match into
-    what :func:`normalize` reads of it: ``(metrics, problems, names, *fields)``, the
-    detail's :class:`Detail` ``metrics``, ``problems`` and ``names`` as
-    :meth:`DetailReader.read` gives them (its error is None and it is not doubly escaped),
-    then the fields in :attr:`DetailReader.fields` order (None for one the shape lacks),
-    each the value :mod:`json` would give.
-    """
-
-    match: Callable[[str, int], re.Match[str] | None]
-    build: Callable[[re.Match[str]], tuple[Any, ...]]
+``match(text, pos)`` matches a record written exactly in that shape at ``pos`` of the
+snapshot's text (see :attr:`DetailReader.records`); ``build`` turns the match into
+what :func:`normalize` reads of it: ``(metrics, problems, names, *fields)``, the
+detail's :class:`Detail` ``metrics``, ``problems`` and ``names`` as
+:meth:`DetailReader.read` gives them (its error is None and it is not doubly escaped),
+then the fields in :attr:`DetailReader.fields` order (None for one the shape lacks),
+each the value :mod:`json` would give.
+"""
 
 
 def _no_small(text: str) -> int:
@@ -557,7 +555,7 @@ class DetailReader:
                 detail = matched(groups[counters], template)
                 return (detail.metrics, detail.problems, detail.names, *values)
 
-        return RecordTemplate(pattern.match, build)
+        return (pattern.match, build)
 
 
 def _lists(info: dict[str, Any]) -> tuple[list[tuple[str, list[Any]]], list[str]]:
@@ -712,7 +710,7 @@ def normalize(body: dict[str, Any], wanted: Iterable[str] | None = None) -> Rank
     by_uuid: dict[str, int] = {}
     by_names: dict[tuple[str, ...], int] = {}
     found: list[Image] = []
-    first_index = array("q")  # where each image's first record is in its first list
+    first_index: list[int] = []  # where each image's first record is in its first list
     doubled: set[int] = set()
     differing: set[int] = set()
     one_sided: set[int] = set()
