@@ -19,11 +19,11 @@ import click
 
 from gate import __version__, signals
 from gate._pipe import discard_after_reader_leaves, informational
-from gate.errors import EXIT_USAGE, GateError, UsageError
 
 if TYPE_CHECKING:
     import datetime as dt
 
+    from gate.errors import GateError, UsageError
     from gate.model import Report
     from gate.report.outputs import ReportFiles
     from gate.run import CheckRequest, LiveOptions
@@ -73,6 +73,8 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from gate.errors import GateError
+
         try:
             return func(*args, **kwargs)
         except GateError as error:
@@ -229,6 +231,8 @@ def cli() -> None:
 def _parse_now(value: str | None) -> dt.date | None:
     import datetime as dt  # not at the top: 'gate --help' has no use for it
 
+    from gate.errors import UsageError
+
     if value is None or not value.strip():
         return None
     try:
@@ -244,6 +248,8 @@ def _parse_now(value: str | None) -> dt.date | None:
 
 
 def _parse_max_age(value: str | None) -> dt.timedelta | None:
+    from gate.errors import UsageError
+
     if value is None:
         return None
     from gate.source.snapshot import parse_duration
@@ -393,6 +399,8 @@ def _inapplicable(
     """Options that do nothing in this mode: refused when typed and ``refuse`` (an interactive
     mode), else a warning in every report (CI wrappers pass their inputs through)."""
     from click.core import ParameterSource
+
+    from gate.errors import UsageError
 
     notes = []
     for param in ctx.command.params:
@@ -690,6 +698,7 @@ def check(ctx: click.Context, /, **params: Any) -> None:
     outputs and annotations; under GitLab CI (GITLAB_CI=true) the console report is folded
     into collapsible sections.
     """
+    from gate.errors import GateError
     from gate.report.outputs import OutputSettings, ReportFiles
 
     paths = {
@@ -869,6 +878,8 @@ def _clashing_outputs(
 ) -> tuple[UsageError, set[str]] | None:
     """Two reports bound for one place (each would spoil the other), or a report bound for an
     input (the saved ranking, a policy file): the error, and the options involved."""
+    from gate.errors import UsageError
+
     seen: dict[str, str] = {}
     for option, path in inputs.items():
         if path and path != "-":
@@ -893,6 +904,8 @@ def _clashing_outputs(
 
 def _publish_error(error: GateError, files: ReportFiles) -> None:
     """Make a run that evaluated nothing visible in the CI-native channels."""
+    from gate.errors import GateError
+
     if os.environ.get("GITHUB_ACTIONS") == "true":
         from gate.ci import github
 
@@ -1054,6 +1067,7 @@ def baseline(ctx: click.Context, /, **params: Any) -> None:
         --accept-increase "SEC-9: new base image"
     """
     from gate.baseline import dump
+    from gate.errors import UsageError
     from gate.report.files import write_atomic
     from gate.run import CheckRequest, read_baseline, run_baseline
 
@@ -1285,17 +1299,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(argv) if argv is not None else sys.argv[1:]
     try:
         code = cli.main(args=args, prog_name="gate", standalone_mode=False)
-    except GateError as error:  # pragma: no cover - commands convert their own
-        _fail(error)
     except click.ClickException as exc:  # click refused the command line: exit 2
+        from gate.errors import UsageError
+
         _replace_reports(args, UsageError(exc.format_message()))
         exc.show()
         sys.exit(exc.exit_code)
     except click.Abort:
+        from gate.errors import EXIT_USAGE
+
         click.echo("aborted", err=True)
         sys.exit(EXIT_USAGE)
-    except Exception as exc:  # a bug: say so, never pass
-        _internal_error(args, exc)
+    except Exception as exc:
+        from gate.errors import GateError
+
+        if isinstance(exc, GateError):  # pragma: no cover - commands convert their own
+            _fail(exc)
+        _internal_error(args, exc)  # a bug: say so, never pass
     try:
         sys.stdout.flush()
     except OSError:  # closed after the last write (`gate --help | true`): nothing lost
@@ -1304,6 +1324,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _internal_error(args: Sequence[str], exc: BaseException) -> NoReturn:
+    from gate.errors import EXIT_USAGE, UsageError
+
     message = f"internal error: {type(exc).__name__}: {exc}"
     with contextlib.suppress(Exception):
         _replace_reports(args, UsageError(message))
