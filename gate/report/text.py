@@ -3,36 +3,49 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from functools import cache
 
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+
+def _lazy(pattern: str) -> Callable[[], re.Pattern[str]]:
+    """A pattern compiled when first used: a class beyond Latin-1 (surrogates) takes a
+    third of a millisecond to compile, and printable ASCII, the common case, needs none."""
+    return cache(lambda: re.compile(pattern))
+
+
+_ANSI = _lazy(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 # Characters XML 1.0 cannot carry, plus DEL and the C1 controls it allows but discourages.
-# (Listed rather than negated: the negated class takes 6 ms to compile at every start.)
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# (Listed rather than negated: the negated class takes 6 ms to compile.)
+_NOT_XML = _lazy("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 # Control characters, and lone surrogates (undecodable bytes in argv or data), which would
 # make printing fail.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL = _lazy("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def xml_safe(text: str) -> str:
     """Remove ANSI escapes and every character XML 1.0 cannot carry (lone surrogates too)."""
     if text.isascii() and text.isprintable():  # nothing to remove: the common case, in C
         return text
-    return _NOT_XML.sub("", _ANSI.sub("", text))
+    return _NOT_XML().sub("", _ANSI().sub("", text))
 
 
 def one_line(text: str) -> str:
     """Collapse a value to one printable line (for messages and terminal output)."""
-    return _CONTROL.sub("", _ANSI.sub("", text)).replace("\r", " ").replace("\n", " ").strip()
+    if text.isascii() and text.isprintable():  # no escape, control or line break: in C
+        return text.strip()
+    return _CONTROL().sub("", _ANSI().sub("", text)).replace("\r", " ").replace("\n", " ").strip()
 
 
 def terminal_safe(text: str) -> str:
     """Keep newlines but drop escapes and control characters that could rewrite a terminal."""
-    return _CONTROL.sub("", _ANSI.sub("", text)).replace("\r", "")
+    if text.isascii() and text.replace("\n", "").isprintable():  # the common case, in C
+        return text
+    return _CONTROL().sub("", _ANSI().sub("", text)).replace("\r", "")
 
 
 # C0/C1 controls (ESC included), lone surrogates, and the Unicode line and paragraph
 # separators and bidirectional controls, which can break or reorder a line as shown.
-_ESCAPE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_ESCAPE = _lazy("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -51,7 +64,7 @@ def escape(text: str) -> str:
     """
     if text.isascii() and text.isprintable():  # the common case, in C
         return text
-    return _ESCAPE.sub(_escaped, text)
+    return _ESCAPE().sub(_escaped, text)
 
 
 def encodable(text: str, encoding: str | None) -> str:
