@@ -22,16 +22,20 @@ from tests.conftest import DEMO_RESPONSE, REPO_ROOT
 LIVE_ONLY = ("httpx", "httpcore", "alibabacloud_credentials", "aiohttp", "gate.source.api")
 
 
-def imported(args: list[str], env: dict[str, str], expect: int) -> set[str]:
-    """Every module the command imported (top-level and dotted names)."""
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "gate", *args],
+def gate(args: list[str], env: dict[str, str], *python: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *python, "-m", "gate", *args],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def imported(args: list[str], env: dict[str, str], expect: int) -> set[str]:
+    """Every module the command imported (top-level and dotted names)."""
+    done = gate(args, env, "-X", "importtime")
     assert done.returncode == expect, done.stderr[-2000:]
     names = set()
     for line in done.stderr.splitlines():
@@ -93,14 +97,7 @@ def test_a_stored_policy_reports_its_problems_where_the_file_has_them(
     args = ["validate", str(policy)]
     outputs = []
     for _ in range(3):
-        done = subprocess.run(
-            [sys.executable, "-m", "gate", *args],
-            cwd=REPO_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = gate(args, env)
         assert done.returncode == 2
         outputs.append(done.stdout + done.stderr)
     assert outputs[0] == outputs[1] == outputs[2]
@@ -179,14 +176,7 @@ def test_an_edited_policy_is_validated_again(env: dict[str, str], tmp_path: Path
     assert "jsonschema" not in imported(args, env, expect=0)
     # The same meaning, other bytes: validated again, and a schema problem is still found.
     policy.write_text("version: 1\nname: p\nrules:\n  - {id: r, fail_if: imageVulAsap > 9, x: 1}\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "gate", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = gate(args, env)
     assert done.returncode == 2
     assert "unknown key 'x'" in done.stderr
 
