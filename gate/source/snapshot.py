@@ -319,7 +319,21 @@ def _decoder(hook: Callable[[list[tuple[str, Any]]], Any], records: RecordTempla
     decoder = json.JSONDecoder(object_pairs_hook=hook, parse_float=json_float)
     element = (c_make_scanner or py_make_scanner)(decoder)
     decoder.parse_array = functools.partial(_array, element=element, records=records)  # type: ignore[attr-defined]
-    decoder.scan_once = py_make_scanner(decoder)  # type: ignore[attr-defined]
+    from json.decoder import JSONObject  # type: ignore[attr-defined]
+
+    memo: dict[str, str] = {}
+
+    def scan(text: str, at: int) -> tuple[Any, int]:
+        # Objects and arrays here; every other value by the C scanner (json's Python scanner
+        # would take non-ASCII digits in numbers, which json.loads refuses).
+        char = text[at : at + 1]
+        if char == "{":
+            return JSONObject((text, at + 1), True, scan, None, hook, memo)  # type: ignore[no-any-return]
+        if char == "[":
+            return _array((text, at + 1), scan, element=element, records=records)
+        return element(text, at)  # type: ignore[no-any-return]
+
+    decoder.scan_once = scan  # type: ignore[attr-defined]
     return decoder
 
 

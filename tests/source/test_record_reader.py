@@ -261,3 +261,12 @@ def test_records_read_for_any_wanted_counters(wanted: tuple[str, ...]) -> None:
     slow = normalize(_load(text, "f.json", None), wanted)
     assert reader.records
     assert fast == slow
+
+
+@pytest.mark.parametrize("number", ["1\u0662", "2\u0660\u0660", "1.\u0665", "1e\u0662"])
+def test_a_number_json_refuses_outside_the_arrays_is_refused(number: str) -> None:
+    """Values outside arrays are read by json's C scanner, as json.loads reads them."""
+    text = '{"RequestId":"r","PageSize":' + number + ',"RiskRankInfo":{"VulAsap":[]}}'
+    fast, slow = outcome(text, True), outcome(text, False)
+    assert fast == slow
+    assert fast[0] == "error" and "not valid JSON" in fast[1]
